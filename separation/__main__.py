@@ -1,0 +1,5 @@
+import sys
+
+from separation.cli import main
+
+sys.exit(main())

@@ -1,0 +1,332 @@
+"""Training configuration as plain typed data, validated once where it enters.
+
+A run is fully described by one `Config`. It is read from YAML (`load_config`),
+optionally patched with `key.path=value` overrides (the CLI's `--set` and the grid
+runner's axes both use `apply_overrides`), and checked by `validate`. Every error
+names the offending key and what was allowed, so a typo in a grid spec fails
+before any trial starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+
+from separation.errors import UserError
+
+
+class ConfigError(UserError):
+    """A configuration value is missing, unknown or out of range (one-line message)."""
+
+
+@dataclass
+class ModelConfig:
+    name: str = "svoice"
+    # Constructor arguments of the model class; checked against its signature.
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DataConfig:
+    # Folder holding a LibriMix-layout corpus (the one holding `Libri2Mix/`) or a
+    # wsj0-mix folder (the one holding `tr/ cv/ tt/`).
+    root: str = "data/speech"
+    layout: str = "librimix"  # librimix | wsj0mix
+    n_src: int = 2
+    sample_rate: int = 8000
+    librimix_mode: str = "min"  # min | max
+    librimix_mixture: str = "mix_clean"  # mix_clean | mix_both
+    # None picks the layout's usual names (librimix: train-100/dev/test, wsj0mix: tr/cv/tt).
+    train_split: str | None = None
+    valid_split: str | None = None
+    test_split: str | None = None
+    segment_seconds: float = 4.0
+    # Draw speakers and gains on the fly from the training split's single-speaker sources.
+    dynamic_mixing: bool = False
+    # Examples per training epoch; None means one pass over the training mixtures.
+    train_items_per_epoch: int | None = None
+    # Cap on validation utterances (full length); None keeps every one.
+    valid_max_items: int | None = None
+    batch_size: int = 4
+    num_workers: int = 0
+
+
+@dataclass
+class OptimizerConfig:
+    name: str = "adam"
+    lr: float = 5e-4
+    weight_decay: float = 0.0
+    # Extra keyword arguments of the optimizer (momentum, betas, eps ...).
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SchedulerConfig:
+    name: str = "none"
+    # Keyword arguments of the scheduler builder in `separation.optim`.
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ClippingConfig:
+    mode: str = "none"  # none | norm | value
+    value: float | None = None
+
+
+@dataclass
+class TrainerConfig:
+    max_epochs: int = 10
+    max_steps: int = -1
+    # Wall-clock budget for the whole fit (minutes); None means no limit.
+    max_minutes: float | None = None
+    accelerator: str = "auto"
+    devices: int = 1
+    precision: str = "32"  # 32 | bf16-mixed | 16-mixed
+    limit_train_batches: float = 1.0
+    limit_val_batches: float = 1.0
+    check_val_every_n_epoch: int = 1
+    log_every_n_steps: int = 10
+    deterministic: bool = False
+    # Separated examples written to TensorBoard at each validation.
+    audio_examples: int = 2
+    enable_progress_bar: bool = True
+
+
+@dataclass
+class Config:
+    task: str = "speech"
+    seed: int = 0
+    # Where checkpoints, metrics and TensorBoard events of this run go.
+    run_dir: str = "runs/default"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    clipping: ClippingConfig = field(default_factory=ClippingConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    # Time-to-target: metric name -> thresholds (higher is better), e.g. {"val/si_snri": [5, 10]}.
+    targets: dict[str, list[float]] = field(default_factory=dict)
+
+
+TASKS = ("speech",)
+LAYOUTS = ("librimix", "wsj0mix")
+PRECISIONS = ("32", "bf16-mixed", "16-mixed")
+CLIPPING_MODES = ("none", "norm", "value")
+
+
+# ---------------------------------------------------------------------------
+# dict <-> dataclass
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    """Check one leaf value against its annotated type, converting where lossless."""
+    if is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key '{key}' must be a mapping, got {type(value).__name__}")
+        return _from_dict(hint, value, key + ".")
+    text = str(hint)
+    if value is None:
+        if "None" in text:
+            return None
+        raise ConfigError(f"config key '{key}' must not be empty")
+    if text.startswith("dict"):
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key '{key}' must be a mapping, got {value!r}")
+        return dict(value)
+    if hint is bool or text.startswith("bool"):
+        if not isinstance(value, bool):
+            raise ConfigError(f"config key '{key}' must be true or false, got {value!r}")
+        return value
+    if hint is str or text.startswith("str"):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)  # precision: 32 reads as an int in YAML
+        if not isinstance(value, str):
+            raise ConfigError(f"config key '{key}' must be a string, got {value!r}")
+        return value
+    if hint is int or text.startswith("int"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
+            raise ConfigError(f"config key '{key}' must be an integer, got {value!r}")
+        return int(value)
+    if hint is float or text.startswith("float"):
+        if isinstance(value, str):
+            try:
+                value = float(value)  # YAML reads 1e-3 as a string
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"config key '{key}' must be a number, got {value!r}")
+        return float(value)
+    return value
+
+
+def _from_dict(cls: type, data: dict, prefix: str = "") -> Any:
+    hints = get_type_hints(cls)
+    names = [f.name for f in fields(cls)]
+    unknown = [k for k in data if k not in names]
+    if unknown:
+        raise ConfigError(
+            f"config key '{prefix}{unknown[0]}' is unknown; allowed: {', '.join(names)}"
+        )
+    values = {k: _coerce(v, hints[k], prefix + k) for k, v in data.items()}
+    return cls(**values)
+
+
+def config_from_dict(data: dict) -> Config:
+    """Build and validate a Config from nested plain data."""
+    if not isinstance(data, dict):
+        raise ConfigError("config must be a mapping of sections (model, data, optimizer, ...)")
+    config = _from_dict(Config, data)
+    validate(config)
+    return config
+
+
+def config_to_dict(config: Config) -> dict:
+    return dataclasses.asdict(config)
+
+
+def flatten(data: dict, prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}; used for overrides, hparams and trial tables."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def apply_overrides(data: dict, overrides: dict[str, Any]) -> dict:
+    """Return a deep copy of `data` with each dotted key set to its value.
+
+    Keys inside `args` mappings may be new (they are checked against the
+    constructor later); any other unknown key is reported by validation.
+    """
+    import copy
+
+    result = copy.deepcopy(data)
+    for dotted, value in overrides.items():
+        node = result
+        parts = dotted.split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"config key '{dotted}': '{part}' is not a section")
+            node = child
+        node[parts[-1]] = value
+    return result
+
+
+def parse_set_arguments(items: list[str]) -> dict[str, Any]:
+    """Parse CLI `key.path=value` pairs; values are read as YAML scalars."""
+    overrides = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got '{item}'")
+        key, raw = item.split("=", 1)
+        overrides[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+    return overrides
+
+
+def read_yaml(path: str | Path) -> dict:
+    """Read a YAML mapping, with one-line errors naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ConfigError(f"{path}: malformed YAML{where}: {getattr(error, 'problem', error)}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
+    data = apply_overrides(read_yaml(path), overrides or {})
+    try:
+        return config_from_dict(data)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
+
+
+# ---------------------------------------------------------------------------
+# validation
+
+
+def _choice(key: str, value: str, allowed) -> None:
+    allowed = list(allowed)
+    if value not in allowed:
+        raise ConfigError(f"config key '{key}' is '{value}'; allowed: {', '.join(map(str, allowed))}")
+
+
+def _positive(key: str, value: float | None, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if value is None or not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"config key '{key}' must be a positive number, got {value!r}")
+
+
+def validate(config: Config) -> None:
+    """Check every choice against its registry and every size against its range."""
+    from separation import models, optim
+
+    _choice("task", config.task, TASKS)
+    _choice("model.name", config.model.name, models.MODELS)
+    models.check_model_args(config.model.name, config.model.args, key="model.args")
+
+    data = config.data
+    _choice("data.layout", data.layout, LAYOUTS)
+    _choice("data.librimix_mode", data.librimix_mode, ("min", "max"))
+    _choice("data.librimix_mixture", data.librimix_mixture, ("mix_clean", "mix_both", "mix_single"))
+    if data.n_src < 1:
+        raise ConfigError(f"config key 'data.n_src' must be at least 1, got {data.n_src}")
+    model_src = config.model.args.get("n_src")
+    if model_src is not None and model_src != data.n_src:
+        raise ConfigError(f"config key 'model.args.n_src' is {model_src} but 'data.n_src' is {data.n_src}")
+    _positive("data.sample_rate", data.sample_rate)
+    _positive("data.segment_seconds", data.segment_seconds)
+    _positive("data.batch_size", data.batch_size)
+    _positive("data.train_items_per_epoch", data.train_items_per_epoch, allow_none=True)
+    _positive("data.valid_max_items", data.valid_max_items, allow_none=True)
+    if data.num_workers < 0:
+        raise ConfigError(f"config key 'data.num_workers' must be >= 0, got {data.num_workers}")
+
+    _choice("optimizer.name", config.optimizer.name, optim.OPTIMIZERS)
+    _positive("optimizer.lr", config.optimizer.lr)
+    if config.optimizer.weight_decay < 0:
+        raise ConfigError(f"config key 'optimizer.weight_decay' must be >= 0, got {config.optimizer.weight_decay}")
+    optim.check_optimizer_args(config.optimizer.name, config.optimizer.args, key="optimizer.args")
+    _choice("scheduler.name", config.scheduler.name, optim.SCHEDULERS)
+    optim.check_scheduler_args(config.scheduler.name, config.scheduler.args, key="scheduler.args")
+
+    _choice("clipping.mode", config.clipping.mode, CLIPPING_MODES)
+    if config.clipping.mode != "none":
+        _positive("clipping.value", config.clipping.value)
+
+    trainer = config.trainer
+    _choice("trainer.precision", trainer.precision, PRECISIONS)
+    _choice("trainer.accelerator", trainer.accelerator, ("auto", "cpu", "gpu", "cuda", "mps"))
+    if trainer.max_epochs < 1 and trainer.max_steps < 1:
+        raise ConfigError("config keys 'trainer.max_epochs' and 'trainer.max_steps' cannot both be unlimited")
+    _positive("trainer.max_minutes", trainer.max_minutes, allow_none=True)
+    _positive("trainer.limit_train_batches", trainer.limit_train_batches)
+    _positive("trainer.limit_val_batches", trainer.limit_val_batches)
+
+    for metric, thresholds in config.targets.items():
+        if not isinstance(thresholds, list) or not thresholds:
+            raise ConfigError(f"config key 'targets.{metric}' must be a non-empty list of numbers")
+        for value in thresholds:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"config key 'targets.{metric}' must hold numbers, got {value!r}")

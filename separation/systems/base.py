@@ -1,0 +1,136 @@
+"""What every training shell of the suite shares, whatever the model or task.
+
+The study axes live here once: the optimizer and scheduler come from the
+registries in `separation.optim`, clipping comes from the trainer (which reads
+the config), and every step logs the learning rate and the gradient norm before
+and after clipping. A non-finite loss or gradient ends the run as *diverged*:
+an outcome recorded with its reason, never a crash and never a silent skip.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.loggers import TensorBoardLogger
+
+from separation import optim
+from separation.config import Config, config_to_dict, flatten
+from separation.models import build_model, model_spec
+
+# Metrics shown in TensorBoard's HPARAMS tab next to every run's hyperparameters.
+HPARAM_METRICS = ("hp/val_loss", "hp/best_val_loss", "hp/test_loss")
+
+
+def _total_norm(gradients: list[torch.Tensor]) -> float:
+    if not gradients:
+        return 0.0
+    return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in gradients])))
+
+
+class SeparationSystem(pl.LightningModule):
+    """Base LightningModule: the model by name, the study axes, step instrumentation.
+
+    Subclasses implement `training_step` (returning the loss through `self.guard_loss`)
+    and the validation/test steps of their task, and may extend `HPARAM_METRICS`.
+    """
+
+    hparam_metrics: tuple[str, ...] = HPARAM_METRICS
+
+    def __init__(self, config: Config, model_args: dict):
+        super().__init__()
+        self.config = config
+        self.model_name = config.model.name
+        self.model_args = dict(model_args)
+        self.model = build_model(self.model_name, self.model_args)
+        # Set when the run must stop as diverged; the reason is written to the run's summary.
+        self.divergence_reason: str | None = None
+        # Steps whose gradient the fp16 loss scaler discarded (not divergence: it rescales and goes on).
+        self.skipped_steps = 0
+
+    # ------------------------------------------------------------------ optimisation
+    def configure_optimizers(self):
+        cfg = self.config
+        optimizer = optim.build_optimizer(
+            cfg.optimizer.name, self.parameters(), cfg.optimizer.lr, cfg.optimizer.weight_decay, cfg.optimizer.args
+        )
+        total_steps = int(self.trainer.estimated_stepping_batches) if self._trainer is not None else 1
+        scheduler = optim.build_scheduler(cfg.scheduler.name, optimizer, total_steps, cfg.scheduler.args)
+        if scheduler is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    def current_lr(self) -> float:
+        return float(self.trainer.optimizers[0].param_groups[0]["lr"])
+
+    def guard_loss(self, loss: torch.Tensor) -> torch.Tensor | None:
+        """Return the loss, or None (skipping the step) after marking the run diverged."""
+        if torch.isfinite(loss):
+            return loss
+        self.mark_diverged(f"non-finite training loss ({float(loss)}) at step {self.global_step}")
+        return None
+
+    def mark_diverged(self, reason: str) -> None:
+        if self.divergence_reason is None:
+            self.divergence_reason = reason
+        self.trainer.should_stop = True
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+        # Lightning discards the norm its own clip computes, so measure before and after here.
+        gradients = [p.grad for p in self.parameters() if p.grad is not None]
+        if not gradients:
+            return  # the step was skipped (guard_loss returned None)
+        pre = _total_norm(gradients)
+        if not math.isfinite(pre):
+            if self.trainer.precision == "16-mixed":
+                # GradScaler will skip this step and lower its scale; count it so it is visible.
+                self.skipped_steps += 1
+                self.log("train/skipped_steps", float(self.skipped_steps))
+                return
+            self.mark_diverged(f"non-finite gradient norm at step {self.global_step}")
+            for parameter in self.parameters():
+                parameter.grad = None  # so the optimizer step leaves the weights as they were
+            return
+        if gradient_clip_val is not None:
+            self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
+            post = _total_norm([p.grad for p in self.parameters() if p.grad is not None])
+        else:
+            post = pre
+        self.log("train/grad_norm_pre_clip", pre)
+        self.log("train/grad_norm_post_clip", post)
+        self.log("train/clipped", float(post < pre * (1 - 1e-6)))
+
+    def on_train_batch_start(self, batch, batch_idx):
+        self.log("train/lr", self.current_lr())
+
+    # ------------------------------------------------------------------ hyperparameters
+    def tensorboard(self) -> TensorBoardLogger | None:
+        for logger in self.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                return logger
+        return None
+
+    def hparams_for_logging(self) -> dict:
+        values = {}
+        for key, value in flatten(config_to_dict(self.config)).items():
+            if isinstance(value, (list, tuple, dict)):
+                value = str(value)
+            values[key] = "None" if value is None else value
+        return values
+
+    def on_fit_start(self):
+        board = self.tensorboard()
+        if board is not None:
+            # Placeholders register the metric tags; validation logs their real values under the same names.
+            board.log_hyperparams(self.hparams_for_logging(), {name: float("nan") for name in self.hparam_metrics})
+
+    # ------------------------------------------------------------------ checkpoints
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Enough to rebuild the model without the training config (see separation.models.model_spec).
+        checkpoint["model_spec"] = model_spec(self.model_name, self.model_args)
+        checkpoint["config"] = config_to_dict(self.config)
+        checkpoint["skipped_steps"] = self.skipped_steps
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.skipped_steps = int(checkpoint.get("skipped_steps", 0))

@@ -1,0 +1,152 @@
+"""Train one run from a validated Config: the whole path, top to bottom.
+
+    seed -> data -> model (seeded, so initial weights follow the seed) -> trainer -> fit
+    -> optional test -> summary.json
+
+Everything a run writes lives in `config.run_dir`: `config.yaml`, TensorBoard
+events, `metrics.csv`, `last.ckpt` / `best.ckpt` and `summary.json` (its outcome:
+completed or diverged, with the reason). Calling `train` again on the same
+directory resumes from `last.ckpt`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+import yaml
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.loggers import TensorBoardLogger
+
+from separation.config import Config, config_to_dict
+from separation.training.callbacks import StepTimer
+from separation.training.metrics_csv import MetricsCsvLogger
+
+# Config value -> (LightningModule class, DataModule factory). One entry per task.
+def _task_parts(config: Config):
+    if config.task == "speech":
+        from separation.data.speech_datamodule import SpeechDataModule
+        from separation.systems.speech import SpeechSeparationSystem
+
+        return SpeechSeparationSystem, SpeechDataModule(config.data, seed=config.seed)
+    raise ValueError(f"unknown task '{config.task}'")
+
+
+# What ModelCheckpoint tracks as the best model, per task: (metric, mode).
+BEST_METRIC = {"speech": ("val/si_snri", "max")}
+
+
+@dataclass
+class TrainResult:
+    status: str  # completed | diverged
+    reason: str | None
+    run_dir: str
+    global_step: int
+    epochs: int
+    train_seconds: float
+    val_seconds: float
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write beside the target, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def _scalar_metrics(metrics: dict) -> dict[str, float]:
+    result = {}
+    for name, value in metrics.items():
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = float(value)
+        if isinstance(value, (int, float)):
+            result[name] = float(value)
+    return result
+
+
+def build_trainer(config: Config, run_dir: Path, extra_callbacks=(), plugins=None) -> tuple[pl.Trainer, StepTimer]:
+    cfg = config.trainer
+    metric, mode = BEST_METRIC[config.task]
+    timer = StepTimer()
+    callbacks = [
+        timer,
+        ModelCheckpoint(dirpath=run_dir, filename="best", monitor=metric, mode=mode, save_top_k=1, save_last=True,
+                        enable_version_counter=False),
+        *extra_callbacks,
+    ]
+    loggers = [
+        TensorBoardLogger(save_dir=str(run_dir), name="", version="", default_hp_metric=False),
+        MetricsCsvLogger(run_dir),
+    ]
+    clip_val = None if config.clipping.mode == "none" else config.clipping.value
+    trainer = pl.Trainer(
+        default_root_dir=str(run_dir),
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        precision=cfg.precision,
+        max_epochs=cfg.max_epochs,
+        max_steps=cfg.max_steps,
+        max_time={"minutes": cfg.max_minutes} if cfg.max_minutes else None,
+        limit_train_batches=cfg.limit_train_batches,
+        limit_val_batches=cfg.limit_val_batches,
+        check_val_every_n_epoch=cfg.check_val_every_n_epoch,
+        log_every_n_steps=cfg.log_every_n_steps,
+        deterministic=cfg.deterministic,
+        gradient_clip_val=clip_val,
+        gradient_clip_algorithm=config.clipping.mode if clip_val is not None else None,
+        enable_progress_bar=cfg.enable_progress_bar,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        callbacks=callbacks,
+        logger=loggers,
+        plugins=plugins,
+    )
+    return trainer, timer
+
+
+def train(config: Config, resume: bool = True, extra_callbacks=(), plugins=None, test: bool = True) -> TrainResult:
+    run_dir = Path(config.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    if config.trainer.deterministic and torch.cuda.is_available():
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuDNN LSTMs need it for determinism
+
+    # Seed before anything random is built: the model's initial weights follow the seed.
+    pl.seed_everything(config.seed, workers=True, verbose=False)
+    system_class, datamodule = _task_parts(config)
+    system = system_class(config)
+    trainer, timer = build_trainer(config, run_dir, extra_callbacks, plugins)
+
+    last = run_dir / "last.ckpt"
+    ckpt_path = str(last) if resume and last.exists() else None
+    trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path)
+
+    status = "diverged" if system.divergence_reason else "completed"
+    metrics = _scalar_metrics(trainer.callback_metrics)
+    if test and status == "completed":
+        test_metrics = trainer.test(system, datamodule=datamodule, verbose=False)
+        if test_metrics:
+            metrics.update(_scalar_metrics(test_metrics[0]))
+    result = TrainResult(
+        status=status,
+        reason=system.divergence_reason,
+        run_dir=str(run_dir),
+        global_step=int(trainer.global_step),
+        epochs=int(trainer.current_epoch),
+        train_seconds=timer.train_seconds,
+        val_seconds=timer.val_seconds,
+        metrics={k: v for k, v in metrics.items() if math.isfinite(v) or status == "diverged"},
+    )
+    write_text_atomic(run_dir / "summary.json", json.dumps(result.to_dict(), indent=2, default=str))
+    return result

@@ -1,0 +1,1 @@
+"""Running one training job: trainer assembly, metric files, callbacks."""
