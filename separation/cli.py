@@ -41,6 +41,28 @@ def _data_speech(args) -> int:
     return 0
 
 
+def _grid(args) -> int:
+    from collections import Counter
+
+    from separation.grid.runner import format_table, run_local, study_dir_for
+    from separation.grid.spec import load_spec
+
+    spec = load_spec(args.spec)
+    study_dir = study_dir_for(spec, args.runs)
+    if args.dry_run:
+        print(format_table(spec, study_dir))
+        return 0
+    if args.engine == "ray":
+        from separation.grid.ray_engine import run_ray
+
+        result = run_ray(spec, args.runs, args.retry_failed, args.trials_per_gpu, args.cpus_per_trial, args.address, args.max_retries)
+    else:
+        result = run_local(spec, args.runs, args.retry_failed)
+    counts = Counter(result.values())
+    print(f"{spec.study}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) + f" ({study_dir})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="separation", description="Source-separation optimizer study suite.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -51,6 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--run-dir", help="override run_dir")
     train.add_argument("--restart", action="store_true", help="ignore last.ckpt in the run directory")
     train.set_defaults(func=_train)
+
+    grid = commands.add_parser("grid", help="train every trial of a grid spec (skips finished, resumes interrupted)")
+    grid.add_argument("spec", help="grid spec YAML (see experiments/)")
+    grid.add_argument("--dry-run", action="store_true", help="print the trials and their state; train nothing")
+    grid.add_argument("--runs", default="runs", help="root folder of studies (default: runs)")
+    grid.add_argument("--engine", choices=("local", "ray"), default="local")
+    grid.add_argument("--trials-per-gpu", type=int, default=1, help="ray: pack K trials on each GPU")
+    grid.add_argument("--cpus-per-trial", type=float, default=1.0, help="ray: CPUs reserved per trial")
+    grid.add_argument("--address", help="ray: address of an existing cluster (default: start a local one)")
+    grid.add_argument("--max-retries", type=int, default=0, help="ray: retries of a failed trial")
+    grid.add_argument("--retry-failed", action="store_true", help="run trials that failed before again")
+    grid.set_defaults(func=_grid)
 
     data = commands.add_parser("data", help="generate corpora offline")
     kinds = data.add_subparsers(dest="kind", required=True)

@@ -96,6 +96,8 @@ class TrainerConfig:
     # Separated examples written to TensorBoard at each validation.
     audio_examples: int = 2
     enable_progress_bar: bool = True
+    # End the run once every threshold in `targets` is reached (status stopped-at-target).
+    stop_at_target: bool = False
 
 
 @dataclass

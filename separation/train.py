@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,8 +25,14 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from separation.config import Config, config_to_dict
-from separation.training.callbacks import StepTimer
+from separation.training.callbacks import LrTracker, StepTimer, TargetTracker
 from separation.training.metrics_csv import MetricsCsvLogger
+
+# The run folder holds config.yaml before the first checkpoint, and a diverged step
+# returns no loss on purpose: both are expected, so Lightning's warnings are noise.
+warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+warnings.filterwarnings("ignore", message=r"`training_step` returned `None`")
+
 
 # Config value -> (LightningModule class, DataModule factory). One entry per task.
 def _task_parts(config: Config):
@@ -44,7 +50,7 @@ BEST_METRIC = {"speech": ("val/si_snri", "max")}
 
 @dataclass
 class TrainResult:
-    status: str  # completed | diverged
+    status: str  # completed | diverged | stopped-at-target
     reason: str | None
     run_dir: str
     global_step: int
@@ -52,6 +58,11 @@ class TrainResult:
     train_seconds: float
     val_seconds: float
     metrics: dict[str, float] = field(default_factory=dict)
+    # "metric>=threshold" -> {step, epoch, train_seconds, val_seconds, value} of the first hit
+    time_to_target: dict[str, dict] = field(default_factory=dict)
+    lr_reductions: int = 0
+    final_lr: float | None = None
+    skipped_steps: int = 0
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -75,12 +86,22 @@ def _scalar_metrics(metrics: dict) -> dict[str, float]:
     return result
 
 
-def build_trainer(config: Config, run_dir: Path, extra_callbacks=(), plugins=None) -> tuple[pl.Trainer, StepTimer]:
+@dataclass
+class Instruments:
+    timer: StepTimer
+    targets: TargetTracker
+    lr: LrTracker
+
+
+def build_trainer(config: Config, run_dir: Path, extra_callbacks=(), plugins=None) -> tuple[pl.Trainer, Instruments]:
     cfg = config.trainer
     metric, mode = BEST_METRIC[config.task]
     timer = StepTimer()
+    instruments = Instruments(timer, TargetTracker(config.targets, timer, cfg.stop_at_target), LrTracker())
     callbacks = [
         timer,
+        instruments.targets,
+        instruments.lr,
         ModelCheckpoint(dirpath=run_dir, filename="best", monitor=metric, mode=mode, save_top_k=1, save_last=True,
                         enable_version_counter=False),
         *extra_callbacks,
@@ -112,7 +133,7 @@ def build_trainer(config: Config, run_dir: Path, extra_callbacks=(), plugins=Non
         logger=loggers,
         plugins=plugins,
     )
-    return trainer, timer
+    return trainer, instruments
 
 
 def train(config: Config, resume: bool = True, extra_callbacks=(), plugins=None, test: bool = True) -> TrainResult:
@@ -126,15 +147,19 @@ def train(config: Config, resume: bool = True, extra_callbacks=(), plugins=None,
     pl.seed_everything(config.seed, workers=True, verbose=False)
     system_class, datamodule = _task_parts(config)
     system = system_class(config)
-    trainer, timer = build_trainer(config, run_dir, extra_callbacks, plugins)
+    trainer, instruments = build_trainer(config, run_dir, extra_callbacks, plugins)
 
     last = run_dir / "last.ckpt"
     ckpt_path = str(last) if resume and last.exists() else None
     trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path)
 
-    status = "diverged" if system.divergence_reason else "completed"
+    status = "completed"
+    if system.divergence_reason:
+        status = "diverged"
+    elif instruments.targets.stopped:
+        status = "stopped-at-target"
     metrics = _scalar_metrics(trainer.callback_metrics)
-    if test and status == "completed":
+    if test and status != "diverged":
         test_metrics = trainer.test(system, datamodule=datamodule, verbose=False)
         if test_metrics:
             metrics.update(_scalar_metrics(test_metrics[0]))
@@ -144,9 +169,13 @@ def train(config: Config, resume: bool = True, extra_callbacks=(), plugins=None,
         run_dir=str(run_dir),
         global_step=int(trainer.global_step),
         epochs=int(trainer.current_epoch),
-        train_seconds=timer.train_seconds,
-        val_seconds=timer.val_seconds,
+        train_seconds=instruments.timer.train_seconds,
+        val_seconds=instruments.timer.val_seconds,
         metrics={k: v for k, v in metrics.items() if math.isfinite(v) or status == "diverged"},
+        time_to_target=instruments.targets.reached,
+        lr_reductions=instruments.lr.reductions,
+        final_lr=float(trainer.optimizers[0].param_groups[0]["lr"]) if trainer.optimizers else None,
+        skipped_steps=system.skipped_steps,
     )
     write_text_atomic(run_dir / "summary.json", json.dumps(result.to_dict(), indent=2, default=str))
     return result

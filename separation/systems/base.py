@@ -68,7 +68,7 @@ class SeparationSystem(pl.LightningModule):
         """Return the loss, or None (skipping the step) after marking the run diverged."""
         if torch.isfinite(loss):
             return loss
-        self.mark_diverged(f"non-finite training loss ({float(loss)}) at step {self.global_step}")
+        self.mark_diverged(f"non-finite training loss ({float(loss.detach())}) at step {self.global_step}")
         return None
 
     def mark_diverged(self, reason: str) -> None:

@@ -106,7 +106,7 @@ class SpeechSeparationSystem(SeparationSystem):
 
     def _log_audio(self, index: int, mixture, sources, estimates) -> None:
         board = self.tensorboard()
-        if board is None:
+        if board is None or not torch.isfinite(estimates).all():
             return
         rate = self.config.data.sample_rate
         step = self.global_step

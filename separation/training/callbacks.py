@@ -46,3 +46,76 @@ class StepTimer(pl.Callback):
     def load_state_dict(self, state_dict):
         self.train_seconds = float(state_dict.get("train_seconds", 0.0))
         self.val_seconds = float(state_dict.get("val_seconds", 0.0))
+
+
+class TargetTracker(pl.Callback):
+    """Time-to-target: the first validation at which each metric reached each threshold.
+
+    Targets are `{metric: [thresholds]}` with higher-is-better metrics (e.g.
+    `val/si_snri`). For each hit it records the optimizer step, the epoch, and
+    training and validation seconds separately (from `StepTimer`). With
+    `stop_when_reached` the run ends once every target is met.
+    """
+
+    def __init__(self, targets: dict[str, list[float]], timer: StepTimer, stop_when_reached: bool = False):
+        self.targets = {metric: sorted(float(t) for t in thresholds) for metric, thresholds in targets.items()}
+        self.timer = timer
+        self.stop_when_reached = stop_when_reached
+        self.reached: dict[str, dict] = {}  # "metric>=threshold" -> when
+        self.stopped = False
+
+    @staticmethod
+    def key(metric: str, threshold: float) -> str:
+        return f"{metric}>={threshold:g}"
+
+    def on_validation_end(self, trainer, pl_module):
+        if trainer.sanity_checking:
+            return
+        for metric, thresholds in self.targets.items():
+            value = trainer.callback_metrics.get(metric)
+            if value is None:
+                continue
+            value = float(value)
+            for threshold in thresholds:
+                key = self.key(metric, threshold)
+                if key not in self.reached and value >= threshold:
+                    self.reached[key] = {
+                        "step": int(trainer.global_step),
+                        "epoch": int(trainer.current_epoch),
+                        "train_seconds": self.timer.train_seconds,
+                        "val_seconds": self.timer.val_seconds,
+                        "value": value,
+                    }
+        total = sum(len(t) for t in self.targets.values())
+        if self.stop_when_reached and total and len(self.reached) == total:
+            self.stopped = True
+            trainer.should_stop = True
+
+    def state_dict(self):
+        return {"reached": self.reached, "stopped": self.stopped}
+
+    def load_state_dict(self, state_dict):
+        self.reached = dict(state_dict.get("reached", {}))
+        self.stopped = bool(state_dict.get("stopped", False))
+
+
+class LrTracker(pl.Callback):
+    """Counts learning-rate reductions between epochs (how often a plateau or step schedule fired)."""
+
+    def __init__(self):
+        self.reductions = 0
+        self.last_lr: float | None = None
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        # Runs before epoch-interval schedulers step; the change shows at the next epoch's end.
+        lr = float(trainer.optimizers[0].param_groups[0]["lr"])
+        if self.last_lr is not None and lr < self.last_lr * (1 - 1e-9):
+            self.reductions += 1
+        self.last_lr = lr
+
+    def state_dict(self):
+        return {"reductions": self.reductions, "last_lr": self.last_lr}
+
+    def load_state_dict(self, state_dict):
+        self.reductions = int(state_dict.get("reductions", 0))
+        self.last_lr = state_dict.get("last_lr")

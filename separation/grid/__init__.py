@@ -1,0 +1,1 @@
+"""The study grid: specs expanded into trials, and engines that run them."""

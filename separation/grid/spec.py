@@ -1,0 +1,228 @@
+"""Grid specs: a base config and axes, expanded into trials with stable ids.
+
+A spec (YAML) looks like::
+
+    study: svoice_optimizers
+    base: configs/svoice_cpu.yaml          # relative to the spec file
+    set: {trainer.max_epochs: 20}          # applied to every trial
+    axes:
+      optimizer:                           # each optimizer with its own learning rates
+        - {name: adam, lr: [3.0e-4, 1.0e-3]}
+        - {name: sgd_momentum, lr: [0.01, 0.1], args: {momentum: 0.9}}
+      scheduler: [{name: none}, {name: plateau, args: {patience: 2}}]
+      clipping: [{mode: none}, {mode: norm, value: 5}]
+      seed: [0, 1, 2]
+      data.batch_size: [4, 8]              # any other config key, by its dotted path
+    exclude: [{optimizer.name: sgd_momentum, scheduler.name: plateau}]
+    include: [{optimizer.name: adamw, optimizer.lr: 1.0e-3}]
+    targets: {val/si_snri: [5, 10]}        # time-to-target thresholds
+    stop_at_target: false
+
+The grid is the product of the axes. `exclude` removes every trial whose
+settings match all keys of a rule; `include` adds one trial per rule (per seed
+of the seed axis when the rule names no seed) on top of the base config.
+Every trial is validated here, before anything is trained or written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from separation.config import Config, ConfigError, apply_overrides, config_from_dict, config_to_dict, flatten, read_yaml
+
+SPEC_KEYS = ("study", "base", "set", "axes", "include", "exclude", "targets", "stop_at_target", "description")
+# Keys that do not change what a trial computes, so they do not enter its id.
+ID_EXCLUDED_KEYS = ("run_dir", "trainer.enable_progress_bar", "data.num_workers")
+
+
+@dataclass
+class Trial:
+    id: str
+    overrides: dict[str, Any]  # the axis values that make this trial (dotted keys)
+    config: Config
+
+    @property
+    def axes(self) -> dict[str, Any]:
+        return dict(self.overrides)
+
+
+@dataclass
+class GridSpec:
+    study: str
+    path: Path
+    trials: list[Trial]
+    axis_names: list[str]
+    stop_at_target: bool = False
+    description: str = ""
+    targets: dict[str, list[float]] = field(default_factory=dict)
+
+
+def trial_id(config: Config) -> str:
+    """Stable id from the resolved config: same config, same id, on any machine."""
+    flat = flatten(config_to_dict(config))
+    for key in ID_EXCLUDED_KEYS:
+        flat.pop(key, None)
+    canonical = json.dumps(flat, sort_keys=True, default=str)
+    digest = hashlib.sha256(canonical.encode()).hexdigest()[:10]
+    label = f"{config.optimizer.name}-lr{config.optimizer.lr:g}-{config.scheduler.name}-{_clip_label(config)}-s{config.seed}"
+    return f"{label}-{digest}"
+
+
+def _clip_label(config: Config) -> str:
+    if config.clipping.mode == "none":
+        return "noclip"
+    return f"{config.clipping.mode}{config.clipping.value:g}"
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _optimizer_axis(entries: list, where: str) -> list[dict]:
+    values = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or "name" not in entry:
+            raise ConfigError(f"{where}.optimizer[{i}] must be a mapping with a 'name'")
+        unknown = set(entry) - {"name", "lr", "args", "weight_decay"}
+        if unknown:
+            raise ConfigError(f"{where}.optimizer[{i}]: key '{sorted(unknown)[0]}' is unknown; allowed: name, lr, weight_decay, args")
+        lrs = _as_list(entry.get("lr", [None]))
+        if not lrs:
+            raise ConfigError(f"{where}.optimizer[{i}] ({entry['name']}): 'lr' is an empty list")
+        for lr in lrs:
+            value = {"optimizer.name": entry["name"], "optimizer.args": dict(entry.get("args") or {})}
+            if lr is not None:
+                value["optimizer.lr"] = lr
+            if "weight_decay" in entry:
+                value["optimizer.weight_decay"] = entry["weight_decay"]
+            values.append(value)
+    return values
+
+
+def _section_axis(section: str, entries: list, where: str, allowed: tuple[str, ...]) -> list[dict]:
+    values = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}.{section}[{i}] must be a mapping (e.g. {{{allowed[0]}: ...}})")
+        unknown = set(entry) - set(allowed)
+        if unknown:
+            raise ConfigError(f"{where}.{section}[{i}]: key '{sorted(unknown)[0]}' is unknown; allowed: {', '.join(allowed)}")
+        value = {f"{section}.{key}": entry[key] for key in entry}
+        if section == "scheduler":
+            value.setdefault("scheduler.args", {})
+        if section == "clipping":
+            value.setdefault("clipping.value", None)
+        values.append(value)
+    return values
+
+
+def _expand_axes(axes: dict, where: str) -> tuple[list[str], list[list[dict]]]:
+    names, choices = [], []
+    for name, entries in axes.items():
+        if not isinstance(entries, list) or not entries:
+            raise ConfigError(f"{where}.{name} must be a non-empty list")
+        if name == "optimizer":
+            values = _optimizer_axis(entries, where)
+        elif name == "scheduler":
+            values = _section_axis("scheduler", entries, where, ("name", "args"))
+        elif name == "clipping":
+            values = _section_axis("clipping", entries, where, ("mode", "value"))
+        elif name == "seed":
+            if len(set(map(str, entries))) != len(entries):
+                duplicate = next(s for s in entries if entries.count(s) > 1)
+                raise ConfigError(f"{where}.seed lists seed {duplicate} more than once")
+            values = [{"seed": seed} for seed in entries]
+        else:
+            values = [{name: value} for value in entries]
+        names.append(name)
+        choices.append(values)
+    return names, choices
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return float(a) == float(b)  # 1e-3 written as a string or a number
+    except (TypeError, ValueError):
+        return str(a) == str(b)
+
+
+def _matches(rule: dict, flat: dict) -> bool:
+    """A rule matches a trial when every one of its dotted keys has the rule's value."""
+    return all(key in flat and _same(flat[key], value) for key, value in rule.items())
+
+
+def load_spec(path: str | Path) -> GridSpec:
+    """Read, expand and validate a grid spec; raises ConfigError naming the file and key."""
+    path = Path(path)
+    spec = read_yaml(path)
+    where = path.name
+    unknown = [key for key in spec if key not in SPEC_KEYS]
+    if unknown:
+        raise ConfigError(f"{path}: key '{unknown[0]}' is unknown; allowed: {', '.join(SPEC_KEYS)}")
+    for required in ("study", "base"):
+        if required not in spec:
+            raise ConfigError(f"{path}: key '{required}' is missing")
+    study = str(spec["study"])
+    if not study or "/" in study or study.startswith("."):
+        raise ConfigError(f"{path}: 'study' must be a plain folder name, got '{study}'")
+
+    base = read_yaml((path.parent / spec["base"]).resolve())
+    base = apply_overrides(base, dict(spec.get("set") or {}))
+    targets = spec.get("targets") or {}
+    if targets:
+        base = apply_overrides(base, {"targets": targets})
+
+    axes = spec.get("axes") or {}
+    if not isinstance(axes, dict):
+        raise ConfigError(f"{path}: 'axes' must be a mapping of axis name -> list of values")
+    names, choices = _expand_axes(axes, f"{where}: axes")
+    combos = [dict(kv for part in product for kv in part.items()) for product in itertools.product(*choices)]
+
+    excludes = spec.get("exclude") or []
+    for i, rule in enumerate(excludes):
+        if not isinstance(rule, dict) or not rule:
+            raise ConfigError(f"{path}: exclude[{i}] must be a non-empty mapping of dotted keys to values")
+
+    seeds = axes.get("seed", [None])
+    includes = []
+    for i, rule in enumerate(spec.get("include") or []):
+        if not isinstance(rule, dict) or not rule:
+            raise ConfigError(f"{path}: include[{i}] must be a non-empty mapping of dotted keys to values")
+        for seed in ([None] if "seed" in rule else seeds):
+            includes.append({**rule, **({"seed": seed} if seed is not None else {})})
+    combos += includes
+
+    trials, seen = [], set()
+    for combo in combos:
+        try:
+            config = config_from_dict(apply_overrides(base, combo))
+        except ConfigError as error:
+            raise ConfigError(f"{path}: trial {_describe(combo)}: {error}") from None
+        if any(_matches(rule, flatten(config_to_dict(config))) for rule in excludes) and combo not in includes:
+            continue
+        tid = trial_id(config)
+        if tid in seen:
+            continue  # an include that repeats a grid cell
+        seen.add(tid)
+        config.run_dir = ""  # set by the runner: runs/<study>/<id>
+        trials.append(Trial(tid, combo, config))
+    if not trials:
+        raise ConfigError(f"{path}: the grid is empty after include/exclude")
+    return GridSpec(
+        study=study,
+        path=path,
+        trials=trials,
+        axis_names=names,
+        stop_at_target=bool(spec.get("stop_at_target", False)),
+        description=str(spec.get("description", "")),
+        targets=targets,
+    )
+
+
+def _describe(combo: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in combo.items() if v not in ({}, None))

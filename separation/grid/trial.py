@@ -1,0 +1,119 @@
+"""One trial directory: run it, record it, and tell later what state it is in.
+
+`runs/<study>/<trial-id>/` holds `config.yaml` (resolved), `meta.json`
+(provenance and outcome), `metrics.csv`, TensorBoard events, `last.ckpt`,
+`summary.json` and, written last, the completion marker `DONE`. Only the marker
+makes a trial finished: a trial killed at any earlier point is resumed from its
+checkpoint next time, never mistaken for a finished one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import subprocess
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+
+from separation.grid.spec import Trial
+from separation.train import train, write_text_atomic
+
+MARKER = "DONE"
+FINISHED = ("completed", "diverged", "failed", "stopped-at-target")
+
+
+def trial_status(trial_dir: Path) -> str:
+    """completed | diverged | failed | stopped-at-target (finished), interrupted, or missing."""
+    marker = trial_dir / MARKER
+    if marker.exists():
+        try:
+            return json.loads(marker.read_text())["status"]
+        except (ValueError, KeyError):
+            return "interrupted"  # a marker we cannot read is not trusted
+    return "interrupted" if trial_dir.exists() else "missing"
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _git_commit() -> str | None:
+    try:
+        root = Path(__file__).resolve().parents[2]
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return head.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    result = {"python": platform.python_version()}
+    for package in ("separation", "torch", "torchaudio", "pytorch-lightning", "numpy"):
+        try:
+            result[package] = version(package)
+        except PackageNotFoundError:
+            result[package] = "not installed"
+    return result
+
+
+def _device(config) -> str:
+    import torch
+
+    if config.trainer.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
+        return f"cuda: {torch.cuda.get_device_name(0)}"
+    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def run_trial(trial: Trial, study_dir: Path, packing: int = 1, plugins=None, engine: str = "local") -> str:
+    """Train one trial (resuming if it was interrupted) and record its outcome; returns the status."""
+    trial_dir = study_dir / trial.id
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    config = dataclasses.replace(trial.config, run_dir=str(trial_dir))
+    previous = read_json(trial_dir / "meta.json")
+    meta = {
+        "id": trial.id,
+        "study": study_dir.name,
+        "axes": trial.overrides,
+        "git_commit": _git_commit(),
+        "versions": _versions(),
+        "device": _device(config),
+        "engine": engine,
+        "packing": packing,
+        "start": previous.get("start", _now()),
+        "attempts": int(previous.get("attempts", 0)) + 1,
+        "status": "running",
+    }
+    write_text_atomic(trial_dir / "meta.json", json.dumps(meta, indent=2))
+    started = time.time()
+    try:
+        result = train(config, resume=True, plugins=plugins)
+        meta.update(status=result.status, reason=result.reason, result=result.to_dict())
+    except Exception as error:  # one broken trial must not stop the grid
+        (trial_dir / "error.log").write_text(traceback.format_exc())
+        meta.update(status="failed", reason=f"{type(error).__name__}: {error}".splitlines()[0][:500])
+    meta["end"] = _now()
+    meta["seconds_this_attempt"] = round(time.time() - started, 1)
+    write_text_atomic(trial_dir / "meta.json", json.dumps(meta, indent=2, default=str))
+    write_text_atomic(trial_dir / MARKER, json.dumps({"status": meta["status"], "end": meta["end"]}))
+    return meta["status"]
+
+
+def clear_marker(trial_dir: Path) -> None:
+    """Make a finished trial runnable again (used to retry failed trials)."""
+    (trial_dir / MARKER).unlink(missing_ok=True)
