@@ -444,7 +444,7 @@ def generate_speech_corpus(
     targets = {(n, mode): root / f"Libri{n}Mix" / rate_folder / mode for n in n_src_list for mode in modes}
     existing = [str(t) for t in targets.values() if t.exists()]
     if existing and not force:
-        raise CorpusError(f"{existing[0]}: corpus already exists; pass force=True to replace it")
+        raise CorpusError(f"{existing[0]}: corpus already exists; pass force=True (CLI: --force) to replace it")
 
     counts = dict(zip(SPLITS, (n_train, n_dev, n_test)))
     voices = design_speakers(seed, dict(zip(SPLITS, speakers)))

@@ -78,7 +78,8 @@ class SpeechDataModule(pl.LightningDataModule):
         return DataLoader(dataset, num_workers=workers, persistent_workers=workers > 0, **kwargs)
 
     def train_dataloader(self) -> DataLoader:
-        sampler = EpochSeededSampler(len(self.train_set), self.seed, shuffle=True, num_samples=self._train_sampler_length())
+        per_epoch = self._train_sampler_length()
+        sampler = EpochSeededSampler(len(self.train_set), self.seed, shuffle=True, num_samples=per_epoch)
         return self._loader(self.train_set, batch_size=self.config.batch_size, sampler=sampler, drop_last=True)
 
     def val_dataloader(self) -> DataLoader:

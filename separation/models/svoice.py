@@ -109,7 +109,10 @@ def merge_chunks(chunks: torch.Tensor, rest: int) -> torch.Tensor:
 
 
 def overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
-    """Sum frames `(..., frame_length, n_frames)` placed `hop` apart into `(..., (n_frames - 1) * hop + frame_length)`."""
+    """Sum frames `(..., frame_length, n_frames)` placed `hop` apart.
+
+    Returns `(..., (n_frames - 1) * hop + frame_length)`.
+    """
     *outer, frame_length, n_frames = frames.shape
     length = (n_frames - 1) * hop + frame_length
     flat = frames.reshape(-1, frame_length, n_frames)
@@ -148,7 +151,9 @@ class SVoice(nn.Module):
     ):
         super().__init__()
         if n_src < 1 or num_repeats < 1 or hidden_size < 1:
-            raise ValueError(f"n_src, num_repeats and hidden_size must be >= 1, got {n_src}, {num_repeats}, {hidden_size}")
+            raise ValueError(
+                f"n_src, num_repeats and hidden_size must be >= 1, got {n_src}, {num_repeats}, {hidden_size}"
+            )
         if kernel_size < 2:
             raise ValueError(f"kernel_size must be >= 2 (stride kernel_size // 2), got {kernel_size}")
         if enc_dim % kernel_size or enc_dim // kernel_size < kernel_size // 2:
@@ -187,7 +192,9 @@ class SVoice(nn.Module):
         if mixture.dim() == 3 and mixture.shape[1] == 1:
             mixture = mixture[:, 0]
         if mixture.dim() != 2:
-            raise ValueError(f"SVoice expects a mixture of shape (batch, time) or (batch, 1, time), got {tuple(mixture.shape)}")
+            raise ValueError(
+                f"SVoice expects a mixture of shape (batch, time) or (batch, 1, time), got {tuple(mixture.shape)}"
+            )
         length = mixture.shape[-1]
         # Inputs shorter than one encoder window are zero-padded so they still yield one frame.
         wav = F.pad(mixture, (0, max(0, self.kernel_size - length)))
