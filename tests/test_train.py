@@ -124,3 +124,12 @@ def test_cli_reports_bad_config_in_one_line(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0
     assert "c.yaml" in done.stderr and "'optimizer.name' is 'adamm'" in done.stderr
+
+
+def test_bf16_mixed_precision_trains_with_float32_metrics(speech_corpus, tmp_path):
+    config = tiny_speech_config(speech_corpus, tmp_path / "run", **{"trainer.precision": "bf16-mixed", "trainer.max_epochs": 1})
+    result = train(config, test=False)
+    assert result.status == "completed"
+    assert all(v == v for v in result.metrics.values())  # no NaN
+    series = read_metrics(tmp_path / "run")
+    assert "val/si_snri" in series and "train/grad_norm_pre_clip" in series
