@@ -41,6 +41,27 @@ def _data_speech(args) -> int:
     return 0
 
 
+def _data_music(args) -> int:
+    from separation.data.music_corpus import generate_music_corpus
+
+    generate_music_corpus(
+        args.root, seed=args.seed, n_train=args.n_train, n_valid=args.n_valid, n_test=args.n_test,
+        seconds=args.seconds, workers=args.workers, force=args.force, log=print,
+    )
+    return 0
+
+
+def _evaluate_music(args) -> int:
+    from separation.evaluation.music import evaluate_checkpoint
+
+    result = evaluate_checkpoint(
+        args.checkpoint, args.root, args.role, not args.stem_mp4, args.seconds, args.out, args.device
+    )
+    for stem, scores in result["aggregate"].items():
+        print(f"{stem}: " + ", ".join(f"{m} {v:.2f}" for m, v in scores.items()))
+    return 0
+
+
 def _grid(args) -> int:
     from collections import Counter
 
@@ -95,6 +116,26 @@ def build_parser() -> argparse.ArgumentParser:
     speech.add_argument("--n-train", type=int, help="training mixtures per speaker count")
     speech.add_argument("--force", action="store_true", help="replace an existing corpus")
     speech.set_defaults(func=_data_speech)
+    music = kinds.add_parser("music", help="MUSDB18-HQ-shaped songs rendered from MIDI with fluidsynth")
+    music.add_argument("root", help="output folder: ROOT/{train,test}/<track>/*.wav and ROOT/musdb.yaml")
+    music.add_argument("--seed", type=int, default=0)
+    music.add_argument("--n-train", type=int, default=8, help="tracks in train/, validation tracks included")
+    music.add_argument("--n-valid", type=int, default=2, help="the last training tracks, listed as musdb's validation split")
+    music.add_argument("--n-test", type=int, default=3)
+    music.add_argument("--seconds", type=float, default=24.0, help="length of every track")
+    music.add_argument("--workers", type=int, default=2, help="rendering processes (the output does not depend on it)")
+    music.add_argument("--force", action="store_true", help="replace an existing corpus")
+    music.set_defaults(func=_data_music)
+
+    evaluate = commands.add_parser("evaluate-music", help="museval BSSEval v4 of a music checkpoint on whole tracks")
+    evaluate.add_argument("checkpoint", help="best.ckpt or last.ckpt of a music run")
+    evaluate.add_argument("root", help="MUSDB18-HQ folder (or MUSDB18 with --stem-mp4)")
+    evaluate.add_argument("--role", choices=("test", "valid", "train"), default="test")
+    evaluate.add_argument("--stem-mp4", action="store_true", help="read .stem.mp4 files (decoded once into ROOT/decoded)")
+    evaluate.add_argument("--seconds", type=float, help="centred excerpt per track instead of the whole track")
+    evaluate.add_argument("--out", help="output folder (default: bsseval_<role>/ beside the checkpoint)")
+    evaluate.add_argument("--device", default="cpu")
+    evaluate.set_defaults(func=_evaluate_music)
     return parser
 
 

@@ -10,6 +10,7 @@ before any trial starts.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
@@ -55,6 +56,60 @@ class DataConfig:
     valid_max_items: int | None = None
     batch_size: int = 4
     num_workers: int = 0
+
+
+@dataclass
+class MusicDataConfig:
+    # Folder holding MUSDB18-HQ wav folders (`train/<track>/mixture.wav ...`) or MUSDB18 `.stem.mp4`
+    # files (`train/<track>.stem.mp4`); an optional `musdb.yaml` there replaces musdb's split.
+    root: str = "data/music"
+    is_wav: bool = True
+    # Where `.stem.mp4` tracks are decoded to wav once (is_wav: false); None means ROOT/decoded.
+    cache_dir: str | None = None
+    # musdb targets to separate: vocals, drums, bass, other, accompaniment.
+    stems: list[str] = field(default_factory=lambda: ["vocals", "accompaniment"])
+    sample_rate: int = 44100
+    # Training chunk: 11.88 s is Spleeter's T = 512 frames at hop 1024.
+    segment_seconds: float = 11.88
+    batch_size: int = 4
+    num_workers: int = 0
+    # Chunks per training epoch; None means 64 per training track.
+    train_items_per_epoch: int | None = None
+    # Each source of a training chunk from its own random track.
+    random_mix: bool = True
+    # Per-source random gain and channel swap in training.
+    augment: bool = True
+    gain_range: list[float] = field(default_factory=lambda: [0.25, 1.25])
+    channel_swap: float = 0.5
+    # Validation and test audio per track: a centred excerpt of this length; None means the whole track.
+    valid_seconds: float | None = 10.0
+    test_seconds: float | None = None
+    # Cap on validation tracks (musdb's order); None keeps every one.
+    valid_max_items: int | None = None
+
+
+def validate_music_data(data: MusicDataConfig, key: str = "data") -> None:
+    """Raise ConfigError naming the first key of the music data section that is out of range."""
+    if not isinstance(data.stems, list) or not data.stems or not all(isinstance(s, str) for s in data.stems):
+        raise ConfigError(f"config key '{key}.stems' must be a non-empty list of names, got {data.stems!r}")
+    if len(set(data.stems)) != len(data.stems):
+        raise ConfigError(f"config key '{key}.stems' lists a stem twice: {data.stems}")
+    for name in ("sample_rate", "segment_seconds", "batch_size"):
+        value = getattr(data, name)
+        if not value > 0:
+            raise ConfigError(f"config key '{key}.{name}' must be positive, got {value!r}")
+    for name in ("train_items_per_epoch", "valid_seconds", "test_seconds", "valid_max_items"):
+        value = getattr(data, name)
+        if value is not None and not value > 0:
+            raise ConfigError(f"config key '{key}.{name}' must be positive or null, got {value!r}")
+    if data.num_workers < 0:
+        raise ConfigError(f"config key '{key}.num_workers' must be >= 0, got {data.num_workers}")
+    gains = data.gain_range
+    if not (isinstance(gains, list) and len(gains) == 2 and all(isinstance(g, (int, float)) for g in gains)
+            and 0 < gains[0] <= gains[1]):
+        raise ConfigError(f"config key '{key}.gain_range' must be [low, high] with 0 < low <= high, got {gains!r}")
+    if not 0 <= data.channel_swap <= 1:
+        raise ConfigError(f"config key '{key}.channel_swap' is a probability in [0, 1], got {data.channel_swap}")
 
 
 @dataclass
@@ -107,7 +162,8 @@ class Config:
     # Where checkpoints, metrics and TensorBoard events of this run go.
     run_dir: str = "runs/default"
     model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
+    # DataConfig for task speech, MusicDataConfig for task music (picked by `task` when read).
+    data: DataConfig | MusicDataConfig = field(default_factory=DataConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     clipping: ClippingConfig = field(default_factory=ClippingConfig)
@@ -116,7 +172,7 @@ class Config:
     targets: dict[str, list[float]] = field(default_factory=dict)
 
 
-TASKS = ("speech",)
+TASKS = ("speech", "music")
 LAYOUTS = ("librimix", "wsj0mix")
 PRECISIONS = ("32", "bf16-mixed", "16-mixed")
 CLIPPING_MODES = ("none", "norm", "value")
@@ -167,8 +223,8 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
     return value
 
 
-def _from_dict(cls: type, data: dict, prefix: str = "") -> Any:
-    hints = get_type_hints(cls)
+def _from_dict(cls: type, data: dict, prefix: str = "", hints: dict | None = None) -> Any:
+    hints = {**get_type_hints(cls), **(hints or {})}
     names = [f.name for f in fields(cls)]
     unknown = [k for k in data if k not in names]
     if unknown:
@@ -183,7 +239,12 @@ def config_from_dict(data: dict) -> Config:
     """Build and validate a Config from nested plain data."""
     if not isinstance(data, dict):
         raise ConfigError("config must be a mapping of sections (model, data, optimizer, ...)")
-    config = _from_dict(Config, data)
+    task = data.get("task", Config.task)
+    _choice("task", task, TASKS)
+    data_section = {"speech": DataConfig, "music": MusicDataConfig}[task]
+    config = _from_dict(Config, data, hints={"data": data_section})
+    if "data" not in data:
+        config.data = data_section()
     validate(config)
     return config
 
@@ -288,6 +349,34 @@ def validate(config: Config) -> None:
     _choice("model.name", config.model.name, models.MODELS)
     models.check_model_args(config.model.name, config.model.args, key="model.args")
 
+    if config.task == "music":
+        _validate_music(config, models)
+    else:
+        _validate_speech_data(config)
+    _validate_training(config, optim)
+
+
+def _validate_music(config: Config, models) -> None:
+    if not isinstance(config.data, MusicDataConfig):
+        raise ConfigError("config section 'data' must be a music data section for task 'music'")
+    validate_music_data(config.data, key="data")
+    if "stems" not in inspect.signature(models.MODELS[config.model.name].__init__).parameters:
+        raise ConfigError(f"config key 'model.name' is '{config.model.name}', which separates no music stems; use unet")
+    stems = config.model.args.get("stems")
+    if stems is not None:
+        from separation.models.unet import stem_names
+
+        try:
+            names = list(stem_names(stems))
+        except ValueError as error:
+            raise ConfigError(f"config key 'model.args.stems': {error}") from None
+        if names != config.data.stems:
+            raise ConfigError(f"config key 'model.args.stems' is {names} but 'data.stems' is {config.data.stems}")
+
+
+def _validate_speech_data(config: Config) -> None:
+    if not isinstance(config.data, DataConfig):
+        raise ConfigError(f"config section 'data' must be a speech data section for task '{config.task}'")
     data = config.data
     _choice("data.layout", data.layout, LAYOUTS)
     _choice("data.librimix_mode", data.librimix_mode, ("min", "max"))
@@ -305,6 +394,8 @@ def validate(config: Config) -> None:
     if data.num_workers < 0:
         raise ConfigError(f"config key 'data.num_workers' must be >= 0, got {data.num_workers}")
 
+
+def _validate_training(config: Config, optim) -> None:
     _choice("optimizer.name", config.optimizer.name, optim.OPTIMIZERS)
     _positive("optimizer.lr", config.optimizer.lr)
     if config.optimizer.weight_decay < 0:

@@ -41,11 +41,16 @@ def _task_parts(config: Config):
         from separation.systems.speech import SpeechSeparationSystem
 
         return SpeechSeparationSystem, SpeechDataModule(config.data, seed=config.seed)
+    if config.task == "music":
+        from separation.data.music_datamodule import MusicDataModule
+        from separation.systems.music import MusicSeparationSystem
+
+        return MusicSeparationSystem, MusicDataModule(config.data, seed=config.seed)
     raise ValueError(f"unknown task '{config.task}'")
 
 
 # What ModelCheckpoint tracks as the best model, per task: (metric, mode).
-BEST_METRIC = {"speech": ("val/si_snri", "max")}
+BEST_METRIC = {"speech": ("val/si_snri", "max"), "music": ("val/sdr", "max")}
 
 
 @dataclass

@@ -29,6 +29,16 @@ def speech_corpus(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="session")
+def music_corpus(tmp_path_factory):
+    """MUSDB18-HQ-shaped: 3 training tracks (the last one validation) and 1 test track of 3 s."""
+    from separation.data.music_corpus import generate_music_corpus
+
+    root = tmp_path_factory.mktemp("music_corpus")
+    generate_music_corpus(root, seed=0, n_train=3, n_valid=1, n_test=1, seconds=3.0, log=None)
+    return root
+
+
 def tiny_speech_config(root, run_dir, **overrides):
     """A seconds-per-epoch SVoice config on the tiny corpus; dotted keys override."""
     from separation.config import apply_overrides, config_from_dict

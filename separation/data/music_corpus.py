@@ -18,7 +18,7 @@ rendered alone by Debian's `fluidsynth` with the General MIDI soundfont
 - vocals: a voice-like program (choir aahs, voice oohs, synth voice) singing a
   melody in phrases with rests, as a singer breathes.
 
-Stems are set to random loudness levels, scaled together below a 0.9 peak and
+Stems are set to random loudness levels, scaled together to peak at 0.9 and
 rounded to the 16-bit grid before they are summed, so `mixture.wav` is exactly
 the sum of the four stem files. Everything is a pure function of the seed:
 each track has its own random stream and fluidsynth renders deterministically,
@@ -283,7 +283,8 @@ def _vocals(rng: np.random.Generator, bars: int, root: int, scale: tuple[int, ..
                 tones = [i for i, p in enumerate(palette) if p % 12 in chord]
                 position = min(tones, key=lambda i: abs(i - position))
             else:
-                position = int(np.clip(position + rng.choice((-2, -1, 1, 2), p=(0.15, 0.35, 0.35, 0.15)), 0, len(palette) - 1))
+                step = rng.choice((-2, -1, 1, 2), p=(0.15, 0.35, 0.35, 0.15))
+                position = int(np.clip(position + step, 0, len(palette) - 1))
             notes.append(Note(beat, max(length - 0.05, 0.1), palette[position], int(rng.integers(85, 115))))
             beat += length
     # Modulation wheel: the voice programs' vibrato.
@@ -442,7 +443,9 @@ def generate_music_corpus(
     if not os.path.isfile(soundfont):
         raise MusicCorpusError(f"{soundfont}: no such soundfont; install it with: apt-get install fluid-soundfont-gm")
     if n_train < 1 or n_test < 1 or not 0 <= n_valid < n_train:
-        raise MusicCorpusError(f"need n_train >= 1, n_test >= 1 and 0 <= n_valid < n_train; got {n_train}, {n_valid}, {n_test}")
+        raise MusicCorpusError(
+            f"need n_train >= 1, n_test >= 1 and 0 <= n_valid < n_train; got {n_train}, {n_valid}, {n_test}"
+        )
     if not seconds > 0 or sample_rate < 8000:
         raise MusicCorpusError(f"seconds must be positive and sample_rate at least 8000, got {seconds}, {sample_rate}")
     root = Path(root).resolve()

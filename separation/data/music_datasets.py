@@ -1,12 +1,13 @@
-"""MUSDB18 and MUSDB18-HQ: the track index through `musdb`, then fast chunk reading with soundfile.
+"""MUSDB18 and MUSDB18-HQ: the track index through `musdb`, then fast chunk reading from wav files.
 
 `musdb.DB` decides which tracks exist and which belong to the official
 train / validation / test split (a corpus may bring its own split as
 `ROOT/musdb.yaml`, musdb's setup-file format; `separation data music` writes
 one). Audio is never read through musdb's track objects, which start one
-ffmpeg process per source and chunk: MUSDB18-HQ wav files are read with
-`soundfile` at a sample offset, and MUSDB18 `.stem.mp4` files are decoded once
-into the same wav layout under a cache folder.
+ffmpeg process per source and chunk: MUSDB18-HQ wav files are memory-mapped
+and sliced at a sample offset (soundfile for wav formats numpy cannot map),
+and MUSDB18 `.stem.mp4` files are decoded once into the same wav layout under
+a cache folder.
 
 Every dataset returns float32 tensors `{"mixture": (channels, time),
 "targets": (stems, channels, time), "id": str}`. A stem is one of musdb's
@@ -16,6 +17,9 @@ targets: a source (vocals, drums, bass, other) or a sum of sources
 
 from __future__ import annotations
 
+import functools
+import os
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,7 +120,8 @@ def _decoded_folder(track, cache_dir: Path) -> Path:
         return folder
     import stempeg
 
-    stems, rate = stempeg.read_stems(track.path, dtype=np.float32)  # (5, time, channels): mixture, drums, bass, other, vocals
+    # (5, time, channels) in MUSDB's stem order: mixture, drums, bass, other, vocals.
+    stems, rate = stempeg.read_stems(track.path, dtype=np.float32)
     order = ("mixture", "drums", "bass", "other", "vocals")
     for name, audio in zip(order, stems):
         write_wav(folder / f"{name}.wav", np.clip(audio.T, -1.0, 1.0 - 2**-15), int(rate), "PCM_16")
@@ -159,13 +164,73 @@ def find_music_tracks(
 # Reading
 
 
+@dataclass(frozen=True)
+class _WavLayout:
+    """Where a plain WAV file keeps its samples: enough to memory-map them."""
+
+    offset: int  # byte offset of the data chunk's samples
+    dtype: str  # numpy dtype of one sample
+    channels: int
+    frames: int
+    scale: float  # multiplies samples into [-1, 1)
+
+
+# WAVE format tag, bits per sample -> (numpy dtype, scale). 0xFFFE (extensible) carries the tag in its sub-format.
+_SAMPLE_TYPES = {(1, 16): ("<i2", 2.0**-15), (1, 32): ("<i4", 2.0**-31), (3, 32): ("<f4", 1.0)}
+
+
+@functools.lru_cache(maxsize=4096)
+def _wav_layout(path: str, stamp: tuple[int, int]) -> _WavLayout | None:
+    """The sample layout of an uncompressed WAV file, or None for anything numpy cannot map
+    (24-bit PCM, compressed or RF64 files): those are read with soundfile. `stamp`
+    (mtime, size) keys the cache so that a rewritten file is parsed again."""
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:] != b"WAVE":
+            return None
+        sample_type = channels = None
+        while header := handle.read(8):
+            if len(header) < 8:
+                return None
+            name, size = header[:4], struct.unpack("<I", header[4:])[0]
+            if name == b"fmt ":
+                fmt = handle.read(size + size % 2)
+                tag, channels = struct.unpack("<HH", fmt[:4])
+                bits = struct.unpack("<H", fmt[14:16])[0]
+                if tag == 0xFFFE and size >= 26:
+                    tag = struct.unpack("<H", fmt[24:26])[0]
+                sample_type = _SAMPLE_TYPES.get((tag, bits))
+            elif name == b"data":
+                if sample_type is None or not channels:
+                    return None
+                width = np.dtype(sample_type[0]).itemsize * channels
+                size = min(size, stamp[1] - handle.tell())  # streaming writers may leave the size unset
+                return _WavLayout(handle.tell(), sample_type[0], channels, size // width, sample_type[1])
+            else:
+                handle.seek(size + size % 2, 1)  # chunks are padded to an even size
+    return None
+
+
 def read_chunk(path: Path, start: int, length: int, channels: int) -> np.ndarray:
-    """`length` samples of a wav from `start` as float32 `(channels, length)`, zero-padded past the end."""
-    try:
-        data, _ = sf.read(str(path), start=start, stop=start + length, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError) as error:
-        raise MusicDataError(f"{path}: unreadable wav ({error})") from None
+    """`length` samples of a wav from `start` as float32 `(channels, length)`, zero-padded past the end.
+
+    Plain PCM-16/32 and float WAV files are memory-mapped (several times faster
+    than decoding through libsndfile); other formats go through soundfile.
+    """
     out = np.zeros((channels, length), dtype=np.float32)
+    try:
+        stat = os.stat(path)
+        layout = _wav_layout(str(path), (stat.st_mtime_ns, stat.st_size))
+        if layout is not None and layout.channels == channels:
+            samples = np.memmap(path, layout.dtype, "r", layout.offset, (layout.frames, channels))
+            part = samples[start : start + length]
+            out[:, : part.shape[0]] = part.T
+            if layout.scale != 1.0:
+                out *= np.float32(layout.scale)
+            return out
+        data, _ = sf.read(str(path), start=start, stop=start + length, dtype="float32", always_2d=True)
+    except (OSError, ValueError, sf.LibsndfileError, RuntimeError) as error:
+        raise MusicDataError(f"{path}: unreadable wav ({error})") from None
     out[:, : data.shape[0]] = data.T
     return out
 
@@ -213,7 +278,9 @@ class MusicTrainDataset(Dataset):
         if not tracks:
             raise MusicDataError("no training tracks given")
         if segment_samples < 1 or items_per_epoch < 1:
-            raise MusicDataError(f"segment_samples and items_per_epoch must be positive, got {segment_samples}, {items_per_epoch}")
+            raise MusicDataError(
+                f"segment_samples and items_per_epoch must be positive, got {segment_samples}, {items_per_epoch}"
+            )
         channels = {t.channels for t in tracks}
         if len(channels) != 1:
             raise MusicDataError(f"training tracks mix channel counts {sorted(channels)}")
@@ -262,7 +329,9 @@ class MusicEvalDataset(Dataset):
     track when it is shorter; so validation sees the same audio every epoch.
     """
 
-    def __init__(self, tracks: Sequence[MusicTrack], targets: dict[str, dict[str, float]], excerpt_samples: int | None = None):
+    def __init__(
+        self, tracks: Sequence[MusicTrack], targets: dict[str, dict[str, float]], excerpt_samples: int | None = None
+    ):
         if not tracks:
             raise MusicDataError("no evaluation tracks given")
         self.tracks = list(tracks)

@@ -13,9 +13,11 @@ from typing import Any
 from torch import nn
 
 from separation.models.svoice import SVoice
+from separation.models.unet import UNetSeparator
 
 MODELS: dict[str, type[nn.Module]] = {
     "svoice": SVoice,
+    "unet": UNetSeparator,
 }
 
 

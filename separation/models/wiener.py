@@ -29,7 +29,9 @@ def _spatial_covariances(estimates: torch.Tensor, block: int, eps: float) -> tup
     return psd, covariance / weight
 
 
-def wiener(mixture: torch.Tensor, estimates: torch.Tensor, iterations: int = 1, eps: float = 1e-10, block: int = 256) -> torch.Tensor:
+def wiener(
+    mixture: torch.Tensor, estimates: torch.Tensor, iterations: int = 1, eps: float = 1e-10, block: int = 256
+) -> torch.Tensor:
     """Refine complex source estimates with `iterations` EM steps of multichannel Wiener filtering.
 
     Args:

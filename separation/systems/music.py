@@ -1,0 +1,129 @@
+"""Training shell for music separation: Spleeter's L1 on masked magnitudes in, SDR per stem out.
+
+Training compares each stem's masked mixture magnitude with the target's
+magnitude (L1, mean over bins, frames and channels, summed over stems), as
+Spleeter does. Validation and test run the inference path (ratio masks, iSTFT)
+on fixed excerpts and score every stem with the fast global SDR
+(`separation.evaluation.music.global_sdr`); museval's BSSEval v4 on whole
+tracks is `separation.evaluation.music.evaluate_music`, run after training.
+Batch norm follows Keras (momentum 0.01), so early in a run the eval-mode
+statistics still lag the training ones and validation scores trail training.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import torch
+
+from separation.config import Config, ConfigError
+from separation.evaluation.music import global_sdr
+from separation.models import MODELS
+from separation.systems.base import SeparationSystem
+
+
+def music_model_args(config: Config) -> dict:
+    """Constructor arguments: the data's stems and rate where the model takes them, then `model.args`."""
+    accepted = inspect.signature(MODELS[config.model.name].__init__).parameters
+    from_data = {"stems": list(config.data.stems), "sample_rate": config.data.sample_rate}
+    args = {key: value for key, value in from_data.items() if key in accepted}
+    args.update(config.model.args)
+    return args
+
+
+def _listenable(signal: torch.Tensor) -> torch.Tensor:
+    """`(channels, time)` -> mono `(time,)` at a 0.9 peak: TensorBoard plays one channel, quiet stems stay audible."""
+    mono = signal.float().mean(dim=0)
+    return 0.9 * mono / mono.abs().max().clamp_min(1e-8)
+
+
+class MusicSeparationSystem(SeparationSystem):
+    hparam_metrics = ("hp/val_sdr", "hp/best_val_sdr", "hp/val_loss", "hp/test_sdr")
+
+    def __init__(self, config: Config):
+        super().__init__(config, music_model_args(config))
+        self.stems = tuple(self.model.stems)
+        if list(self.stems) != list(config.data.stems):
+            raise ConfigError(f"model stems {list(self.stems)} differ from data.stems {config.data.stems}")
+        self.best_val_sdr = float("-inf")
+
+    def forward(self, mixture: torch.Tensor) -> torch.Tensor:
+        """(batch, channels, time) -> (batch, stems, channels, time)."""
+        return self.model.separate(mixture)
+
+    def _l1(self, mixture: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(summed loss, per-stem loss `(stems,)`) between masked mixture and target magnitudes."""
+        estimates = self.model(mixture)
+        references = self.model.magnitude(targets)
+        per_stem = (estimates.float() - references).abs().mean(dim=(0, 2, 3, 4))
+        return per_stem.sum(), per_stem
+
+    def training_step(self, batch, batch_idx):
+        mixture, targets = batch["mixture"], batch["targets"]
+        loss, per_stem = self._l1(mixture, targets)
+        size = mixture.shape[0]
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=size)
+        for stem, value in zip(self.stems, per_stem):
+            self.log(f"train/loss_{stem}", value, on_step=False, on_epoch=True, batch_size=size)
+        return self.guard_loss(loss)
+
+    def _evaluate(self, batch, stage: str):
+        mixture, targets = batch["mixture"], batch["targets"]
+        loss, _ = self._l1(mixture, targets)
+        estimates = self.model.separate(mixture)
+        sdr = global_sdr(estimates, targets)  # (batch, stems)
+        size = mixture.shape[0]
+        self.log(f"{stage}/loss", loss, sync_dist=True, batch_size=size)
+        for stem, value in zip(self.stems, sdr.mean(dim=0)):
+            self.log(f"{stage}/sdr_{stem}", value, sync_dist=True, batch_size=size)
+        self.log(f"{stage}/sdr", sdr.mean(), sync_dist=True, batch_size=size, prog_bar=stage == "val")
+        return mixture, targets, estimates
+
+    def validation_step(self, batch, batch_idx):
+        mixture, targets, estimates = self._evaluate(batch, "val")
+        if batch_idx < self.config.trainer.audio_examples:
+            self._log_audio(batch_idx, mixture[0], targets[0], estimates[0])
+
+    def test_step(self, batch, batch_idx):
+        self._evaluate(batch, "test")
+
+    def on_validation_epoch_end(self):
+        if self.trainer.sanity_checking:
+            return
+        metrics = self.trainer.callback_metrics
+        loss, sdr = metrics.get("val/loss"), metrics.get("val/sdr")
+        if loss is None or sdr is None:
+            return
+        if not torch.isfinite(loss):
+            self.mark_diverged(f"non-finite validation loss at epoch {self.current_epoch}")
+            return
+        self.best_val_sdr = max(self.best_val_sdr, float(sdr))
+        self.log("hp/val_loss", loss)
+        self.log("hp/val_sdr", sdr)
+        self.log("hp/best_val_sdr", self.best_val_sdr)
+
+    def on_test_epoch_end(self):
+        metrics = self.trainer.callback_metrics
+        if "test/sdr" in metrics:
+            self.log("hp/test_sdr", metrics["test/sdr"])
+
+    def _log_audio(self, index: int, mixture, targets, estimates) -> None:
+        board = self.tensorboard()
+        if board is None:
+            return
+        rate = self.config.data.sample_rate
+        step = self.global_step
+        write = board.experiment.add_audio
+        write(f"example{index}/mixture", _listenable(mixture).cpu(), step, sample_rate=rate)
+        for stem, estimate, reference in zip(self.stems, estimates, targets):
+            write(f"example{index}/estimate_{stem}", _listenable(estimate).cpu(), step, sample_rate=rate)
+            if self.current_epoch == 0:
+                write(f"example{index}/reference_{stem}", _listenable(reference).cpu(), step, sample_rate=rate)
+
+    def on_save_checkpoint(self, checkpoint):
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["best_val_sdr"] = self.best_val_sdr
+
+    def on_load_checkpoint(self, checkpoint):
+        super().on_load_checkpoint(checkpoint)
+        self.best_val_sdr = float(checkpoint.get("best_val_sdr", float("-inf")))
