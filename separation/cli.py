@@ -51,15 +51,61 @@ def _data_music(args) -> int:
     return 0
 
 
-def _evaluate_music(args) -> int:
+def _separate(args) -> int:
+    from separation.inference.separate import separate_files
+
+    separate_files(
+        args.checkpoint,
+        args.inputs,
+        args.output,
+        force=args.force,
+        device=args.device,
+        chunk_seconds=args.chunk_seconds,
+        overlap=args.overlap,
+        batch_size=args.batch_size,
+    )
+    return 0
+
+
+def _evaluate(args) -> int:
+    from separation.errors import UserError
+    from separation.inference.checkpoint import load_checkpoint
+
+    loaded = load_checkpoint(args.checkpoint)
+    if loaded.task == "music":
+        return _evaluate_music(loaded, args)
+    if loaded.task != "speech":
+        raise UserError(f"{loaded.path}: no evaluation for task '{loaded.task}'")
+    from separation.evaluation.speech import evaluate_speech_checkpoint
+
+    summary, out_dir = evaluate_speech_checkpoint(
+        loaded, args.data, args.split, args.output, args.max_items, args.examples,
+        args.device, args.chunk_seconds, args.overlap, args.batch_size,
+    )
+    means = {name: summary["metrics"][name]["mean"] for name in ("si_snr", "si_snri", "sdr", "sdri")}
+    shown = ", ".join(f"{name} {'n/a' if mean is None else f'{mean:.2f}'}" for name, mean in means.items())
+    print(f"{summary['items']} utterances of {summary['data']['split']}, means in dB: {shown} ({out_dir})")
+    return 0
+
+
+def _evaluate_music(loaded, args) -> int:
     from separation.evaluation.music import evaluate_checkpoint
 
+    data = loaded.config["data"]
     result = evaluate_checkpoint(
-        args.checkpoint, args.root, args.role, not args.stem_mp4, args.seconds, args.out, args.device
+        loaded.path, args.data or data["root"], args.split or "test", data.get("is_wav", True) and not args.stem_mp4,
+        args.seconds, args.output, args.device or "cpu",
     )
     for stem, scores in result["aggregate"].items():
         print(f"{stem}: " + ", ".join(f"{m} {v:.2f}" for m, v in scores.items()))
     return 0
+
+
+def _add_chunk_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    command.add_argument("--chunk-seconds", type=float, help="chunk length in seconds (default: the task's; 8 for speech)")
+    command.add_argument("--overlap", type=float, help="overlap of neighbouring chunks as a fraction, at most 0.5 (default 0.25)")
+    command.add_argument("--batch-size", type=int, help="chunks per model call (default: 4 for speech)")
 
 
 def _grid(args) -> int:
@@ -107,6 +153,26 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--retry-failed", action="store_true", help="run trials that failed before again")
     grid.set_defaults(func=_grid)
 
+    separate = commands.add_parser("separate", help="separate audio files of any length with a trained checkpoint")
+    separate.add_argument("checkpoint", help="checkpoint written by `separation train` (best.ckpt, last.ckpt)")
+    separate.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files (any sample rate, mono or stereo)")
+    separate.add_argument("-o", "--output", required=True, help="writes OUTPUT/<input name>/<source>.wav")
+    separate.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    _add_chunk_options(separate)
+    separate.set_defaults(func=_separate)
+
+    evaluation = commands.add_parser("evaluate", help="score a checkpoint on a test split (metrics.csv, summary.json)")
+    evaluation.add_argument("checkpoint", help="checkpoint written by `separation train`")
+    evaluation.add_argument("--data", help="data root (default: the one in the checkpoint's config)")
+    evaluation.add_argument("--split", help="split folder (default: the config's test split; music: test, valid or train)")
+    evaluation.add_argument("-o", "--output", help="output folder (default: <checkpoint folder>/eval_<split>)")
+    evaluation.add_argument("--max-items", type=int, help="score only the first N items")
+    evaluation.add_argument("--examples", type=int, default=3, help="speech: example separations written as wav (default 3)")
+    evaluation.add_argument("--seconds", type=float, help="music: centred excerpt per track instead of the whole track")
+    evaluation.add_argument("--stem-mp4", action="store_true", help="music: read MUSDB18 .stem.mp4 files")
+    _add_chunk_options(evaluation)
+    evaluation.set_defaults(func=_evaluate)
+
     data = commands.add_parser("data", help="generate corpora offline")
     kinds = data.add_subparsers(dest="kind", required=True)
     speech = kinds.add_parser("speech", help="LibriMix-shaped speech mixtures from espeak-ng voices")
@@ -126,16 +192,6 @@ def build_parser() -> argparse.ArgumentParser:
     music.add_argument("--workers", type=int, default=2, help="rendering processes (the output does not depend on it)")
     music.add_argument("--force", action="store_true", help="replace an existing corpus")
     music.set_defaults(func=_data_music)
-
-    evaluate = commands.add_parser("evaluate-music", help="museval BSSEval v4 of a music checkpoint on whole tracks")
-    evaluate.add_argument("checkpoint", help="best.ckpt or last.ckpt of a music run")
-    evaluate.add_argument("root", help="MUSDB18-HQ folder (or MUSDB18 with --stem-mp4)")
-    evaluate.add_argument("--role", choices=("test", "valid", "train"), default="test")
-    evaluate.add_argument("--stem-mp4", action="store_true", help="read .stem.mp4 files (decoded once into ROOT/decoded)")
-    evaluate.add_argument("--seconds", type=float, help="centred excerpt per track instead of the whole track")
-    evaluate.add_argument("--out", help="output folder (default: bsseval_<role>/ beside the checkpoint)")
-    evaluate.add_argument("--device", default="cpu")
-    evaluate.set_defaults(func=_evaluate_music)
     return parser
 
 

@@ -49,10 +49,6 @@ def _task_parts(config: Config):
     raise ValueError(f"unknown task '{config.task}'")
 
 
-# What ModelCheckpoint tracks as the best model, per task: (metric, mode).
-BEST_METRIC = {"speech": ("val/si_snri", "max"), "music": ("val/sdr", "max")}
-
-
 @dataclass
 class TrainResult:
     status: str  # completed | diverged | stopped-at-target
@@ -98,16 +94,16 @@ class Instruments:
     lr: LrTracker
 
 
-def build_trainer(config: Config, run_dir: Path, extra_callbacks=(), plugins=None) -> tuple[pl.Trainer, Instruments]:
+def build_trainer(config: Config, run_dir: Path, selection_metric: str, extra_callbacks=(), plugins=None):
+    """The Lightning trainer of a run; `best.ckpt` follows `selection_metric` (higher is better)."""
     cfg = config.trainer
-    metric, mode = BEST_METRIC[config.task]
     timer = StepTimer()
     instruments = Instruments(timer, TargetTracker(config.targets, timer, cfg.stop_at_target), LrTracker())
     callbacks = [
         timer,
         instruments.targets,
         instruments.lr,
-        ModelCheckpoint(dirpath=run_dir, filename="best", monitor=metric, mode=mode, save_top_k=1, save_last=True,
+        ModelCheckpoint(dirpath=run_dir, filename="best", monitor=selection_metric, mode="max", save_top_k=1, save_last=True,
                         enable_version_counter=False),
         *extra_callbacks,
     ]
@@ -152,7 +148,7 @@ def train(config: Config, resume: bool = True, extra_callbacks=(), plugins=None,
     pl.seed_everything(config.seed, workers=True, verbose=False)
     system_class, datamodule = _task_parts(config)
     system = system_class(config)
-    trainer, instruments = build_trainer(config, run_dir, extra_callbacks, plugins)
+    trainer, instruments = build_trainer(config, run_dir, system.selection_metric, extra_callbacks, plugins)
 
     last = run_dir / "last.ckpt"
     ckpt_path = str(last) if resume and last.exists() else None

@@ -16,7 +16,7 @@ import csv
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -84,25 +84,20 @@ def _nanmedian(values: np.ndarray) -> float:
     return float(np.median(finite)) if finite.size else float("nan")
 
 
-@torch.no_grad()
-def separate_track(model: torch.nn.Module, mixture: np.ndarray, device: str | torch.device = "cpu") -> np.ndarray:
-    """`(channels, time)` mixture -> `(stems, channels, time)` estimates with the model's `separate`."""
-    tensor = torch.from_numpy(np.ascontiguousarray(mixture, dtype=np.float32))[None].to(device)
-    return model.separate(tensor)[0].float().cpu().numpy()
-
-
 def evaluate_music(
-    model: torch.nn.Module,
+    separate: Callable[[np.ndarray], np.ndarray],
+    stems: Sequence[str],
     dataset,
     out_dir: str | Path,
-    device: str | torch.device = "cpu",
     window_seconds: float = 1.0,
     log=print,
 ) -> dict:
-    """Score `model` on every track of `dataset` and write `bsseval.csv` and `bsseval.json` in `out_dir`.
+    """Score a separator on every track of `dataset` and write `bsseval.csv` and `bsseval.json` in `out_dir`.
 
     Args:
-        model: a separator with `stems` and `separate((batch, channels, time)) -> (batch, stems, channels, time)`.
+        separate: `(channels, time)` mixture -> `(stems, channels, time)` estimates, e.g. the
+            chunked `Separator.separate` of `separation.inference`, so whole tracks keep memory flat.
+        stems: the separator's stems, in its output order.
         dataset: a `MusicEvalDataset` (whole tracks unless it was given an excerpt
             length) whose targets are the model's stems in the same order.
         out_dir: created if missing.
@@ -111,17 +106,16 @@ def evaluate_music(
         The JSON content: `{"aggregate": {stem: {metric: median over tracks}},
         "tracks": {track: {stem: {metric: median over frames}}}, ...}`.
     """
-    stems = list(model.stems)
+    stems = list(stems)
     if list(dataset.targets) != stems:
         raise ValueError(f"dataset targets {list(dataset.targets)} differ from the model's stems {stems}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model = model.to(device).eval()
     per_track: dict[str, dict[str, dict[str, float]]] = {}
     started = time.perf_counter()
     for i in range(len(dataset)):
         item = dataset[i]
-        estimates = separate_track(model, item["mixture"].numpy(), device)
+        estimates = separate(item["mixture"].numpy())
         references = item["targets"].numpy()
         per_track[item["id"]] = bsseval_track(estimates, references, stems, dataset.tracks[i].sample_rate, window_seconds)
         if log is not None:
@@ -159,18 +153,6 @@ def _finite_or_none(value):
     return value
 
 
-def load_separator(checkpoint: str | Path, map_location: str = "cpu") -> torch.nn.Module:
-    """Rebuild the model of a training checkpoint from its `model_spec` and weights (no training config needed)."""
-    from separation.models import build_model
-
-    state = torch.load(checkpoint, map_location=map_location, weights_only=False)
-    spec = state["model_spec"]
-    model = build_model(spec["name"], spec["args"])
-    weights = {k[len("model."):]: v for k, v in state["state_dict"].items() if k.startswith("model.")}
-    model.load_state_dict(weights)
-    return model.eval()
-
-
 def evaluate_checkpoint(
     checkpoint: str | Path,
     root: str | Path,
@@ -188,9 +170,14 @@ def evaluate_checkpoint(
     """
     from separation.data.music_datasets import MusicEvalDataset, find_music_tracks, target_definitions
 
-    model = load_separator(checkpoint)
-    tracks = find_music_tracks(root, role, is_wav, model.sample_rate)
-    excerpt = None if seconds is None else int(round(seconds * model.sample_rate))
-    dataset = MusicEvalDataset(tracks, target_definitions(root, model.stems), excerpt)
+    from separation.inference.checkpoint import load_checkpoint
+    from separation.inference.separate import build_separator
+
+    loaded = load_checkpoint(checkpoint, device)
+    separator = build_separator(loaded, device)
+    stems = list(separator.sources)
+    tracks = find_music_tracks(root, role, is_wav, loaded.sample_rate)
+    excerpt = None if seconds is None else int(round(seconds * loaded.sample_rate))
+    dataset = MusicEvalDataset(tracks, target_definitions(root, stems), excerpt)
     out_dir = Path(out_dir) if out_dir is not None else Path(checkpoint).parent / f"bsseval_{role}"
-    return evaluate_music(model, dataset, out_dir, device, log=log)
+    return evaluate_music(separator.separate, stems, dataset, out_dir, log=log)

@@ -19,10 +19,6 @@ from separation import optim
 from separation.config import Config, config_to_dict, flatten
 from separation.models import build_model, model_spec
 
-# Metrics shown in TensorBoard's HPARAMS tab next to every run's hyperparameters.
-HPARAM_METRICS = ("hp/val_loss", "hp/best_val_loss", "hp/test_loss")
-
-
 def _total_norm(gradients: list[torch.Tensor]) -> float:
     if not gradients:
         return 0.0
@@ -33,10 +29,14 @@ class SeparationSystem(pl.LightningModule):
     """Base LightningModule: the model by name, the study axes, step instrumentation.
 
     Subclasses implement `training_step` (returning the loss through `self.guard_loss`)
-    and the validation/test steps of their task, and may extend `HPARAM_METRICS`.
+    and the validation/test steps of their task, logging `val/loss` and their
+    `selection_metric`; the best value of that metric so far is tracked here.
     """
 
-    hparam_metrics: tuple[str, ...] = HPARAM_METRICS
+    # Higher-is-better validation metric that selects the best checkpoint, e.g. "val/si_snri".
+    selection_metric: str = "val/score"
+    # Test metrics copied to the HPARAMS tab at the end of a test run.
+    test_metrics: tuple[str, ...] = ()
 
     def __init__(self, config: Config, model_args: dict):
         super().__init__()
@@ -48,6 +48,7 @@ class SeparationSystem(pl.LightningModule):
         self.divergence_reason: str | None = None
         # Steps whose gradient the fp16 loss scaler discarded (not divergence: it rescales and goes on).
         self.skipped_steps = 0
+        self.best_score = float("-inf")
 
     # ------------------------------------------------------------------ optimisation
     def configure_optimizers(self):
@@ -104,6 +105,39 @@ class SeparationSystem(pl.LightningModule):
     def on_train_batch_start(self, batch, batch_idx):
         self.log("train/lr", self.current_lr())
 
+    # ------------------------------------------------------------------ validation outcome
+    def on_validation_epoch_end(self):
+        if self.trainer.sanity_checking:
+            return
+        metrics = self.trainer.callback_metrics
+        loss, score = metrics.get("val/loss"), metrics.get(self.selection_metric)
+        if loss is None or score is None:
+            return
+        if not torch.isfinite(loss):
+            self.mark_diverged(f"non-finite validation loss at epoch {self.current_epoch}")
+            return
+        self.best_score = max(self.best_score, float(score))
+        name = self._hp_name(self.selection_metric)
+        self.log("hp/val_loss", loss)
+        self.log(f"hp/{name}", score)
+        self.log(f"hp/best_{name}", self.best_score)
+
+    def on_test_epoch_end(self):
+        metrics = self.trainer.callback_metrics
+        for metric in self.test_metrics:
+            if metric in metrics:
+                self.log(f"hp/{self._hp_name(metric)}", metrics[metric])
+
+    @staticmethod
+    def _hp_name(metric: str) -> str:
+        return metric.replace("/", "_")  # val/si_snri -> val_si_snri
+
+    @property
+    def hparam_metrics(self) -> list[str]:
+        """Metrics shown in TensorBoard's HPARAMS tab next to the run's hyperparameters."""
+        name = self._hp_name(self.selection_metric)
+        return ["hp/val_loss", f"hp/{name}", f"hp/best_{name}", *(f"hp/{self._hp_name(m)}" for m in self.test_metrics)]
+
     # ------------------------------------------------------------------ hyperparameters
     def tensorboard(self) -> TensorBoardLogger | None:
         for logger in self.loggers:
@@ -131,6 +165,8 @@ class SeparationSystem(pl.LightningModule):
         checkpoint["model_spec"] = model_spec(self.model_name, self.model_args)
         checkpoint["config"] = config_to_dict(self.config)
         checkpoint["skipped_steps"] = self.skipped_steps
+        checkpoint["best_score"] = self.best_score
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.skipped_steps = int(checkpoint.get("skipped_steps", 0))
+        self.best_score = float(checkpoint.get("best_score", float("-inf")))

@@ -38,14 +38,14 @@ def _listenable(signal: torch.Tensor) -> torch.Tensor:
 
 
 class MusicSeparationSystem(SeparationSystem):
-    hparam_metrics = ("hp/val_sdr", "hp/best_val_sdr", "hp/val_loss", "hp/test_sdr")
+    selection_metric = "val/sdr"
+    test_metrics = ("test/sdr",)
 
     def __init__(self, config: Config):
         super().__init__(config, music_model_args(config))
         self.stems = tuple(self.model.stems)
         if list(self.stems) != list(config.data.stems):
             raise ConfigError(f"model stems {list(self.stems)} differ from data.stems {config.data.stems}")
-        self.best_val_sdr = float("-inf")
 
     def forward(self, mixture: torch.Tensor) -> torch.Tensor:
         """(batch, channels, time) -> (batch, stems, channels, time)."""
@@ -87,26 +87,6 @@ class MusicSeparationSystem(SeparationSystem):
     def test_step(self, batch, batch_idx):
         self._evaluate(batch, "test")
 
-    def on_validation_epoch_end(self):
-        if self.trainer.sanity_checking:
-            return
-        metrics = self.trainer.callback_metrics
-        loss, sdr = metrics.get("val/loss"), metrics.get("val/sdr")
-        if loss is None or sdr is None:
-            return
-        if not torch.isfinite(loss):
-            self.mark_diverged(f"non-finite validation loss at epoch {self.current_epoch}")
-            return
-        self.best_val_sdr = max(self.best_val_sdr, float(sdr))
-        self.log("hp/val_loss", loss)
-        self.log("hp/val_sdr", sdr)
-        self.log("hp/best_val_sdr", self.best_val_sdr)
-
-    def on_test_epoch_end(self):
-        metrics = self.trainer.callback_metrics
-        if "test/sdr" in metrics:
-            self.log("hp/test_sdr", metrics["test/sdr"])
-
     def _log_audio(self, index: int, mixture, targets, estimates) -> None:
         board = self.tensorboard()
         if board is None:
@@ -119,11 +99,3 @@ class MusicSeparationSystem(SeparationSystem):
             write(f"example{index}/estimate_{stem}", _listenable(estimate).cpu(), step, sample_rate=rate)
             if self.current_epoch == 0:
                 write(f"example{index}/reference_{stem}", _listenable(reference).cpu(), step, sample_rate=rate)
-
-    def on_save_checkpoint(self, checkpoint):
-        super().on_save_checkpoint(checkpoint)
-        checkpoint["best_val_sdr"] = self.best_val_sdr
-
-    def on_load_checkpoint(self, checkpoint):
-        super().on_load_checkpoint(checkpoint)
-        self.best_val_sdr = float(checkpoint.get("best_val_sdr", float("-inf")))

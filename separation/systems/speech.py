@@ -36,17 +36,11 @@ def _peak_normalised(signal: torch.Tensor) -> torch.Tensor:
 
 
 class SpeechSeparationSystem(SeparationSystem):
-    hparam_metrics = (
-        "hp/val_si_snri",
-        "hp/best_val_si_snri",
-        "hp/val_loss",
-        "hp/test_si_snri",
-        "hp/test_si_snr",
-    )
+    selection_metric = "val/si_snri"
+    test_metrics = ("test/si_snri", "test/si_snr")
 
     def __init__(self, config: Config):
         super().__init__(config, speech_model_args(config))
-        self.best_val_si_snri = float("-inf")
 
     def forward(self, mixture: torch.Tensor) -> torch.Tensor:
         """(batch, time) -> (batch, sources, time) in eval mode; (stages, batch, sources, time) in training."""
@@ -82,28 +76,6 @@ class SpeechSeparationSystem(SeparationSystem):
     def test_step(self, batch, batch_idx):
         self._evaluate(batch, "test")
 
-    def on_validation_epoch_end(self):
-        if self.trainer.sanity_checking:
-            return
-        metrics = self.trainer.callback_metrics
-        loss = metrics.get("val/loss")
-        sisnri = metrics.get("val/si_snri")
-        if loss is None or sisnri is None:
-            return
-        if not torch.isfinite(loss):
-            self.mark_diverged(f"non-finite validation loss at epoch {self.current_epoch}")
-            return
-        self.best_val_si_snri = max(self.best_val_si_snri, float(sisnri))
-        self.log("hp/val_loss", loss)
-        self.log("hp/val_si_snri", sisnri)
-        self.log("hp/best_val_si_snri", self.best_val_si_snri)
-
-    def on_test_epoch_end(self):
-        metrics = self.trainer.callback_metrics
-        for name in ("si_snri", "si_snr"):
-            if f"test/{name}" in metrics:
-                self.log(f"hp/test_{name}", metrics[f"test/{name}"])
-
     def _log_audio(self, index: int, mixture, sources, estimates) -> None:
         board = self.tensorboard()
         if board is None or not torch.isfinite(estimates).all():
@@ -116,11 +88,3 @@ class SpeechSeparationSystem(SeparationSystem):
             write(f"example{index}/estimate{source + 1}", _peak_normalised(estimates[source].float()).cpu(), step, sample_rate=rate)
             if step == 0 or self.current_epoch == 0:
                 write(f"example{index}/reference{source + 1}", _peak_normalised(sources[source].float()).cpu(), step, sample_rate=rate)
-
-    def on_save_checkpoint(self, checkpoint):
-        super().on_save_checkpoint(checkpoint)
-        checkpoint["best_val_si_snri"] = self.best_val_si_snri
-
-    def on_load_checkpoint(self, checkpoint):
-        super().on_load_checkpoint(checkpoint)
-        self.best_val_si_snri = float(checkpoint.get("best_val_si_snri", float("-inf")))
