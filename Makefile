@@ -25,7 +25,7 @@ $(DATA)/Libri2Mix: | setup
 	$(BIN)/separation data speech $(DATA)
 
 demo: setup $(DATA)/Libri2Mix
-	$(BIN)/separation train experiments/svoice_small.yaml
+	$(BIN)/separation grid experiments/quick.yaml
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -18,7 +18,7 @@ from separation.grid.trial import MARKER, trial_status
 REPO = Path(__file__).resolve().parents[1]
 
 
-def write_spec(tmp_path: Path, corpus: Path, axes: dict, epochs: int = 2, study: str = "g") -> Path:
+def write_spec(tmp_path: Path, corpus: Path, axes: dict, epochs: int = 2, study: str = "g", **extra) -> Path:
     base = {
         "task": "speech",
         "model": {"name": "svoice", "args": {"enc_dim": 16, "kernel_size": 4, "hidden_size": 8, "num_repeats": 2}},
@@ -27,7 +27,7 @@ def write_spec(tmp_path: Path, corpus: Path, axes: dict, epochs: int = 2, study:
                     "deterministic": True},
     }
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
-    spec = {"study": study, "base": "base.yaml", "axes": axes, "targets": {"val/si_snri": [-100.0, 1000.0]}}
+    spec = {"study": study, "base": "base.yaml", "axes": axes, "targets": {"val/si_snri": [-100.0, 1000.0]}, **extra}
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
@@ -57,6 +57,15 @@ def test_grid_records_every_trial_and_diverged_is_an_outcome(speech_corpus, tmp_
     stamps = {t.id: (tmp_path / "runs" / "g" / t.id / MARKER).stat().st_mtime_ns for t in spec.trials}
     run_local(spec, tmp_path / "runs")
     assert stamps == {t.id: (tmp_path / "runs" / "g" / t.id / MARKER).stat().st_mtime_ns for t in spec.trials}
+
+
+def test_stop_at_target_ends_the_trial_early(speech_corpus, tmp_path):
+    path = write_spec(tmp_path, speech_corpus, {"seed": [0]}, epochs=3, stop_at_target=True,
+                      targets={"val/si_snri": [-100.0]})
+    spec = load_spec(path)
+    assert run_local(spec, tmp_path / "runs") == {spec.trials[0].id: "stopped-at-target"}
+    meta = json.loads((tmp_path / "runs" / "g" / spec.trials[0].id / "meta.json").read_text())
+    assert meta["result"]["epochs"] == 1 and meta["result"]["time_to_target"]["val/si_snri>=-100"]["epoch"] == 0
 
 
 def test_dry_run_counts_states(speech_corpus, tmp_path):

@@ -176,6 +176,8 @@ def load_spec(path: str | Path) -> GridSpec:
     targets = spec.get("targets") or {}
     if targets:
         base = apply_overrides(base, {"targets": targets})
+    if spec.get("stop_at_target"):
+        base = apply_overrides(base, {"trainer.stop_at_target": True})
 
     axes = spec.get("axes") or {}
     if not isinstance(axes, dict):
