@@ -130,6 +130,16 @@ def _grid(args) -> int:
     return 0
 
 
+def _report(args) -> int:
+    from separation.analysis.report import write_report
+
+    study_dir = Path(args.study_dir)
+    out_dir = Path(args.output) if args.output else Path("results") / study_dir.resolve().name
+    report = write_report(study_dir, out_dir, args.spec)
+    print(f"{report} (tables and figures beside it)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="separation", description="Source-separation optimizer study suite.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -152,6 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--max-retries", type=int, default=0, help="ray: retries of a failed trial")
     grid.add_argument("--retry-failed", action="store_true", help="run trials that failed before again")
     grid.set_defaults(func=_grid)
+
+    report = commands.add_parser("report", help="tables, figures and REPORT.md of a study folder (runs/<study> -> results/<study>)")
+    report.add_argument("study_dir", help="a study folder written by `separation grid`, e.g. runs/quick")
+    report.add_argument("-o", "--output", help="output folder (default: results/<study folder name>)")
+    report.add_argument("--spec", help="the study's grid spec: lists the trials never started (missing cells) and the study's question")
+    report.set_defaults(func=_report)
 
     separate = commands.add_parser("separate", help="separate audio files of any length with a trained checkpoint")
     separate.add_argument("checkpoint", help="checkpoint written by `separation train` (best.ckpt, last.ckpt)")

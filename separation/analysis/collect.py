@@ -1,0 +1,342 @@
+"""Read a study folder into tidy tables: one row per trial, one row per logged value.
+
+A trial's truth is its folder (`config.yaml`, `meta.json`, `metrics.csv`, `DONE`),
+not TensorBoard. With the grid spec every planned trial gets a row, those never
+started included (status `missing`); without it only the folders are known.
+
+Trials are grouped into *cells*: every axis value except the seed. Each trial is
+described by the same factor columns whatever the spec varied (`optimizer`,
+`lr`, `scheduler`, `clipping`, then any other axis by its dotted key), so a
+cell is the tuple of its factors and its label names only those that vary.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from separation.config import ConfigError, config_to_dict, flatten
+from separation.errors import UserError
+from separation.grid.spec import GridSpec, load_spec
+from separation.grid.trial import read_json, trial_status
+from separation.training.metrics_csv import COLUMNS
+
+
+@dataclass(frozen=True)
+class Headline:
+    val: str  # selection metric (validation split)
+    test: str  # reported metric (held-out test split)
+    name: str  # for humans, in dB
+
+
+HEADLINES = {
+    "speech": Headline("val/si_snri", "test/si_snri", "SI-SNRi"),
+    "music": Headline("val/sdr", "test/sdr", "SDR"),
+}
+OK = ("completed", "stopped-at-target")  # final metrics mean something
+OUTCOMES = (*OK, "diverged")  # what the optimizer did; failed/interrupted/missing say nothing about it
+FACTORS = ("optimizer", "lr", "scheduler", "clipping")
+SECTIONS = ("optimizer.", "scheduler.", "clipping.")
+
+
+@dataclass
+class Study:
+    name: str
+    study_dir: Path
+    spec: GridSpec | None
+    task: str
+    headline: Headline
+    trials: pd.DataFrame  # one row per trial, see `trial_row`
+    steps: pd.DataFrame  # trial, cell, step, metric, value, wall_time
+    configs: dict[str, dict]  # trial id -> resolved config
+    metas: dict[str, dict]  # trial id -> meta.json (empty when missing)
+    factors: list[str]  # factor columns, fixed ones included
+    varying: list[str]  # factors with more than one value in this study
+    hue: str  # the factor that colours figures: the optimizer when it varies
+    targets: list[str]  # time-to-target keys, e.g. "val/si_snri>=5"
+    notes: list[str] = field(default_factory=list)  # folders ignored and why
+
+    @property
+    def cells(self) -> list[str]:
+        return list(dict.fromkeys(self.trials["cell"]))
+
+    @cached_property
+    def by_cell(self) -> dict[str, pd.DataFrame]:
+        """The trial rows of each cell (the statistics ask for them many times)."""
+        return {cell: rows for cell, rows in self.trials.groupby("cell", sort=False)}
+
+    @property
+    def panels(self) -> list[str]:
+        """Factors that split figures into panels: everything varying but the hue and the LR."""
+        return [f for f in self.varying if f not in (self.hue, "lr")]
+
+    def series(self, trial: str, metric: str) -> pd.DataFrame:
+        """(step, value) of one metric of one trial, by step."""
+        rows = self.steps[(self.steps["trial"] == trial) & (self.steps["metric"] == metric)]
+        return rows[["step", "value"]].sort_values("step")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_fmt(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    return str(value)
+
+
+def _clip_label(clipping: dict) -> str:
+    if clipping.get("mode", "none") == "none":
+        return "none"
+    return f"{clipping['mode']} {_fmt(float(clipping['value']))}"
+
+
+def _other_axes(axes: list[dict]) -> list[str]:
+    """Axes outside the optimizer, scheduler, clipping and seed (e.g. `data.batch_size`), in spec order."""
+    keys = dict.fromkeys(key for axis in axes for key in axis)
+    return [key for key in keys if key != "seed" and not key.startswith(SECTIONS)]
+
+
+def _factor_rows(configs: list[dict], others: list[str]) -> list[dict]:
+    """The factor values of every trial, read from its resolved config.
+
+    Optimizer and scheduler names get their arguments only where the name alone
+    is ambiguous in this study (two `adam` entries with different betas).
+    """
+
+    def opt_args(opt: dict) -> str:
+        return _fmt({**(opt.get("args") or {}), "weight_decay": opt.get("weight_decay", 0.0)})
+
+    opt_variants: dict[str, set] = {}
+    sched_variants: dict[str, set] = {}
+    for config in configs:
+        opt_variants.setdefault(config["optimizer"]["name"], set()).add(opt_args(config["optimizer"]))
+        sched_variants.setdefault(config["scheduler"]["name"], set()).add(_fmt(config["scheduler"].get("args") or {}))
+    rows = []
+    for config in configs:
+        opt, sched, clipping = config["optimizer"], config["scheduler"], config["clipping"]
+        opt_label, sched_label = opt["name"], sched["name"]
+        if len(opt_variants[opt["name"]]) > 1:
+            opt_label += f"({opt_args(opt)})"
+        if len(sched_variants[sched["name"]]) > 1:
+            sched_label += f"({_fmt(sched.get('args') or {})})"
+        flat = flatten(config)
+        rows.append({
+            "optimizer": opt_label,
+            "lr": float(opt["lr"]),
+            "scheduler": sched_label,
+            "clipping": _clip_label(clipping),
+            **{key: _fmt(flat.get(key)) for key in others},
+            "seed": int(config["seed"]),
+            "optimizer_name": opt["name"],
+            "scheduler_name": sched["name"],
+            "clipping_mode": clipping.get("mode", "none"),
+            "clipping_value": clipping.get("value"),
+        })
+    return rows
+
+
+def _cell_label(row: dict, varying: list[str]) -> str:
+    parts = []
+    for factor in varying:
+        value = row[factor]
+        if factor == "lr":
+            parts.append(f"lr {value:g}")
+        elif factor == "scheduler":
+            parts.append(f"sched {value}")
+        elif factor == "clipping":
+            parts.append(f"clip {value}")
+        elif factor == "optimizer":
+            parts.append(str(value))
+        else:
+            parts.append(f"{factor}={value}")
+    return ", ".join(parts) or "all trials"
+
+
+def _no_metrics() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object" if c == "metric" else "float64") for c in COLUMNS})
+
+
+def read_metrics(path: Path) -> pd.DataFrame:
+    """A trial's metrics.csv (step, metric, value, wall_time); empty when absent or unreadable."""
+    empty = _no_metrics()
+    if not path.is_file():
+        return empty
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError):
+        return empty
+    if list(frame.columns) != list(COLUMNS):
+        return empty
+    for column in ("step", "value", "wall_time"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    frame = frame.dropna(subset=["step", "metric"])
+    # `epoch` is logged by validation and by the end of the training epoch at the same step.
+    return frame.drop_duplicates(["step", "metric"], keep="last").reset_index(drop=True)
+
+
+def _mean(series: pd.Series) -> float:
+    values = series.to_numpy(dtype=float)
+    values = values[np.isfinite(values)]
+    return float(values.mean()) if values.size else float("nan")
+
+
+def trial_row(trial_id: str, status: str, meta: dict, metrics: pd.DataFrame, headline: Headline, targets: list[str]) -> dict:
+    """The outcome columns of one trial (its factors come from `_factor_rows`)."""
+    result = meta.get("result") or {}
+    final = result.get("metrics") or {}
+
+    def logged(name: str) -> pd.Series:
+        return metrics.loc[metrics["metric"] == name].sort_values("step")["value"]
+
+    val = logged(headline.val)
+    finite_val = val[np.isfinite(val)]
+    val_final = final.get(headline.val, float("nan")) if result else (float(val.iloc[-1]) if len(val) else float("nan"))
+    steps = result.get("global_step")
+    if steps is None and len(metrics):
+        steps = int(metrics["step"].max())
+    train_seconds = result.get("train_seconds", float("nan"))
+    sec_per_step = train_seconds / steps if steps and math.isfinite(train_seconds) and train_seconds > 0 else _mean(logged("train/sec_per_step"))
+    row = {
+        "trial": trial_id,
+        "status": status,
+        "reason": meta.get("reason") or "",
+        "val_final": float(val_final),
+        "val_best": float(finite_val.max()) if len(finite_val) else float("nan"),
+        "test": float(final.get(headline.test, float("nan"))),
+        "steps": steps if steps is not None else float("nan"),
+        "epochs": result.get("epochs", float("nan")),
+        "train_seconds": train_seconds,
+        "val_seconds": result.get("val_seconds", float("nan")),
+        "sec_per_step": sec_per_step,
+        "lr_reductions": result.get("lr_reductions", float("nan")),
+        "final_lr": result.get("final_lr", float("nan")),
+        "clip_rate": _mean(logged("train/clipped")),
+        "grad_norm_pre_median": float(np.nanmedian(logged("train/grad_norm_pre_clip"))) if len(logged("train/grad_norm_pre_clip")) else float("nan"),
+        "skipped_steps": result.get("skipped_steps", float("nan")),
+        "device": meta.get("device", ""),
+        "git_commit": meta.get("git_commit") or "",
+    }
+    reached = result.get("time_to_target") or {}
+    for key in targets:
+        hit = reached.get(key)
+        if hit is not None:  # a hit counts even when the run diverged later: the target was reached
+            seconds, step = float(hit["train_seconds"]), float(hit["step"])
+        elif status in OUTCOMES:
+            seconds = step = math.inf  # never reached: AlgoPerf's infinite time
+        else:
+            seconds = step = float("nan")  # failed or not run: no outcome to count
+        row[f"seconds_to[{key}]"] = seconds
+        row[f"steps_to[{key}]"] = step
+    return row
+
+
+def _target_keys(configs: list[dict]) -> list[str]:
+    keys = []
+    for config in configs:
+        for metric, thresholds in (config.get("targets") or {}).items():
+            for threshold in sorted(float(t) for t in thresholds):
+                key = f"{metric}>={threshold:g}"  # as separation.training.callbacks.TargetTracker.key
+                if key not in keys:
+                    keys.append(key)
+    return keys
+
+
+def _read_config(path: Path) -> dict | None:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    return data if isinstance(data, dict) and "optimizer" in data else None
+
+
+def _entries(study_dir: Path, spec: GridSpec | None, notes: list[str]) -> list[tuple[str, dict, dict, dict, str]]:
+    """(id, config, axes, meta, status) for every trial of the study, in spec (or folder) order."""
+    folders = sorted(p for p in study_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    entries = []
+    if spec is not None:
+        planned = {trial.id for trial in spec.trials}
+        for trial in spec.trials:
+            folder = study_dir / trial.id
+            config = _read_config(folder / "config.yaml") or config_to_dict(trial.config)
+            entries.append((trial.id, config, dict(trial.overrides), read_json(folder / "meta.json"), trial_status(folder)))
+        extra = [p.name for p in folders if p.name not in planned]
+        if extra:
+            notes.append(f"{len(extra)} folder(s) in {study_dir} are not trials of the spec and were left out: {', '.join(extra)}")
+        return entries
+    for folder in folders:
+        config = _read_config(folder / "config.yaml")
+        meta = read_json(folder / "meta.json")
+        if config is None:
+            notes.append(f"{folder.name}: no readable config.yaml, left out")
+            continue
+        entries.append((folder.name, config, dict(meta.get("axes") or {}), meta, trial_status(folder)))
+    return entries
+
+
+def collect_study(study_dir: str | Path, spec_path: str | Path | None = None) -> Study:
+    """Every trial of a study as tidy tables; raises UserError for a folder that is no study."""
+    study_dir = Path(study_dir)
+    if not study_dir.is_dir():
+        raise UserError(f"{study_dir}: no such study folder (expected runs/<study>/ written by `separation grid`)")
+    spec = load_spec(spec_path) if spec_path is not None else None
+    notes: list[str] = []
+    if spec is not None and spec.study != study_dir.name:
+        if not any((study_dir / trial.id).exists() for trial in spec.trials):
+            raise UserError(f"{spec_path} is the spec of study '{spec.study}', and none of its trials is in {study_dir}")
+        notes.append(f"the spec names study '{spec.study}' but the folder is '{study_dir.name}'")
+    entries = _entries(study_dir, spec, notes)
+    if not entries:
+        raise UserError(f"{study_dir}: no trial folders (each holds config.yaml and meta.json)")
+
+    configs = [config for _, config, _, _, _ in entries]
+    tasks = Counter(config.get("task", "speech") for config in configs)
+    if len(tasks) > 1:
+        raise UserError(f"{study_dir}: trials of several tasks ({', '.join(tasks)}); a study compares one task")
+    task = next(iter(tasks))
+    if task not in HEADLINES:
+        raise ConfigError(f"{study_dir}: task '{task}' has no headline metric; known: {', '.join(HEADLINES)}")
+    headline = HEADLINES[task]
+    targets = _target_keys(configs)
+
+    others = _other_axes([axes for _, _, axes, _, _ in entries])
+    factor_rows = _factor_rows(configs, others)
+    factors = [*FACTORS, *others]
+    varying = [f for f in factors if len({str(row.get(f)) for row in factor_rows}) > 1]
+    hue = next((f for f in ("optimizer", "scheduler", "clipping", *others) if f in varying), "optimizer")
+
+    rows, frames = [], []
+    for (trial_id, config, _, meta, status), factor_row in zip(entries, factor_rows):
+        metrics = read_metrics(study_dir / trial_id / "metrics.csv")
+        cell = _cell_label(factor_row, varying)
+        rows.append({"trial": trial_id, "cell": cell, **factor_row, **trial_row(trial_id, status, meta, metrics, headline, targets)})
+        if len(metrics):
+            frames.append(metrics.assign(trial=trial_id, cell=cell))
+    trials = pd.DataFrame(rows)
+    steps = pd.concat(frames, ignore_index=True) if frames else _no_metrics().assign(trial="", cell="")
+    steps = steps[["trial", "cell", *COLUMNS]]
+    return Study(
+        name=spec.study if spec is not None else study_dir.name,
+        study_dir=study_dir,
+        spec=spec,
+        task=task,
+        headline=headline,
+        trials=trials,
+        steps=steps,
+        configs={trial_id: config for trial_id, config, _, _, _ in entries},
+        metas={trial_id: meta for trial_id, _, _, meta, _ in entries},
+        factors=factors,
+        varying=varying,
+        hue=hue,
+        targets=targets,
+        notes=notes,
+    )

@@ -1,0 +1,438 @@
+"""`separation report`: a study folder in, `results/<study>/` out.
+
+    runs/<study>/<trial>/...  ->  trials.csv    one row per trial (missing ones included)
+                                  steps.csv     every logged value: trial, cell, step, metric, value, wall_time
+                                  cells.csv     per cell: counts by status, median and IQR, time to target
+                                  comparisons.csv  every cell against the best one (bootstrap CI, P(better))
+                                  figures/*.png
+                                  REPORT.md     question, setup, tables, figures, findings
+
+Everything is written into a temporary sibling folder that replaces the output
+folder only once complete, so a crash never leaves half a report.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from separation.analysis.cells import best_per, cell_table, compare, comparison_table, profile_times, seed_values, select_best
+from separation.analysis.collect import OK, OUTCOMES, Study, collect_study
+from separation.analysis.figures import draw_all
+from separation.analysis.findings import claims, describe, hue_comparisons, report_column
+from separation.analysis.stats import LEVEL, RESAMPLES, median_iqr
+
+DATA_KEYS = (
+    "root", "layout", "n_src", "stems", "sample_rate", "segment_seconds", "batch_size",
+    "train_items_per_epoch", "valid_max_items", "valid_seconds", "test_seconds", "dynamic_mixing",
+)
+
+
+def _num(value, digits: int = 2) -> str:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return "n/a"
+    if np.isnan(value):
+        return "n/a"
+    if np.isinf(value):
+        return "not reached" if value > 0 else "-inf"
+    return f"{value:.{digits}f}"
+
+
+def _seconds(value) -> str:
+    value = float(value)
+    if np.isnan(value):
+        return "n/a"
+    return "not reached" if np.isinf(value) else f"{value:.3g}"
+
+
+def _md(text) -> str:
+    return str(text).replace("|", "\\|")
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _median_iqr_text(median: float, q25: float, q75: float) -> str:
+    if not np.isfinite(median):
+        return "n/a"
+    return f"{median:.2f} [{q25:.2f}, {q75:.2f}]"
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
+
+
+def parameter_count(config: dict) -> int:
+    """Parameters of the model a trial trains, built as its system builds it (data sizes included)."""
+    from separation.config import config_from_dict
+    from separation.models import build_model
+
+    resolved = config_from_dict(config)
+    if resolved.task == "music":
+        from separation.systems.music import music_model_args as model_args
+    else:
+        from separation.systems.speech import speech_model_args as model_args
+    model = build_model(resolved.model.name, model_args(resolved))
+    return sum(p.numel() for p in model.parameters())
+
+
+def _question(spec_path: Path | None) -> str:
+    """The spec's leading comment block (the committed specs state their question there)."""
+    if spec_path is None:
+        return ""
+    lines = []
+    for line in Path(spec_path).read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    return " ".join(lines).strip()
+
+
+# ---------------------------------------------------------------------------- sections
+
+
+def _header(study: Study, spec_path, study_dir_arg: str, out_dir_arg: str) -> str:
+    parts = [f"# Study report: {study.name}", ""]
+    if study.spec is not None and study.spec.description:
+        parts += [study.spec.description, ""]
+    question = _question(spec_path)
+    if question:
+        parts += [f"**Question.** {question}", ""]
+    if spec_path is None:
+        parts += [
+            "**No spec was given** (`--spec`): this report covers the trial folders found, and cannot tell which "
+            "planned trials were never started.", "",
+        ]
+    spec_arg = str(spec_path) if spec_path is not None else "<the study's spec>"
+    parts += [
+        "**Reproduce.**", "", "```",
+        f"separation grid {spec_arg}",
+        f"separation report {study_dir_arg} -o {out_dir_arg}" + (f" --spec {spec_path}" if spec_path is not None else ""),
+        "```", "",
+    ]
+    return "\n".join(parts)
+
+
+def _status(study: Study) -> str:
+    trials = study.trials
+    counts = Counter(trials["status"])
+    order = ("completed", "stopped-at-target", "diverged", "failed", "interrupted", "missing")
+    lines = ["## Status", "", _table(["status", "trials"], [[s, counts.get(s, 0)] for s in order] + [["total", len(trials)]]), ""]
+    unfinished = counts.get("interrupted", 0) + counts.get("missing", 0)
+    if unfinished:
+        lines.append(f"**Incomplete grid:** {unfinished} of {len(trials)} trials have not finished; "
+                     "everything below uses the finished trials only.")
+        lines.append("")
+        empty = [c for c in study.cells if trials.loc[trials["cell"] == c, "status"].isin(("missing", "interrupted")).all()]
+        if empty:
+            lines.append(f"Cells with no finished trial ({len(empty)}): " + ", ".join(f"`{c}`" for c in empty) + ".")
+            lines.append("")
+        partial = []
+        for cell in study.cells:
+            rows = trials[trials["cell"] == cell]
+            pending = rows[rows["status"].isin(("missing", "interrupted"))]
+            if len(pending) and cell not in empty:
+                seeds = ", ".join(f"{s} ({st})" for s, st in zip(pending["seed"], pending["status"]))
+                partial.append(f"- `{cell}`: seed{'s' if len(pending) > 1 else ''} {seeds}")
+        if partial:
+            lines += ["Cells with seeds not finished:", *partial, ""]
+    else:
+        lines += ["Every planned trial has finished." if study.spec is not None else "Every trial folder found has finished.", ""]
+    for status, what in (("diverged", "Diverged (an outcome: counted, never dropped)"), ("failed", "Failed (crashed; see the trial's error.log; excluded from statistics)")):
+        rows = trials[trials["status"] == status]
+        if len(rows):
+            lines.append(f"{what}:")
+            lines += [f"- `{r.trial}` (`{r.cell}`, seed {r.seed}): {r.reason or 'no reason recorded'}" for r in rows.itertuples()]
+            lines.append("")
+    for note in study.notes:
+        lines += [f"Note: {note}.", ""]
+    return "\n".join(lines)
+
+
+def _distinct(values) -> list:
+    return list(dict.fromkeys(v for v in values if v not in (None, "")))
+
+
+def _setup(study: Study) -> str:
+    configs = list(study.configs.values())
+    first = configs[0]
+    lines = ["## Setup", ""]
+    lines.append(f"- Task: {study.task}; selection metric `{study.headline.val}`, reported metric `{study.headline.test}` (dB, higher is better).")
+    models = {}
+    for config in configs:
+        models.setdefault(repr((config["model"], config.get("data"))), config)
+    for config in list(models.values())[:3]:
+        try:
+            count = f"{parameter_count(config):,} parameters"
+        except Exception as error:  # the count is a courtesy; a report must not fail over it
+            count = f"parameter count unavailable ({type(error).__name__}: {error})"
+        args = ", ".join(f"{k}={v}" for k, v in (config["model"].get("args") or {}).items()) or "defaults"
+        lines.append(f"- Model: {config['model']['name']} ({args}): {count}.")
+    data = first.get("data", {})
+    shown = []
+    for key in DATA_KEYS:
+        if key in data:
+            values = _distinct(str(c.get("data", {}).get(key)) for c in configs)
+            shown.append(f"{key}={values[0] if len(values) == 1 else '/'.join(values)}")
+    lines.append(f"- Data: {', '.join(shown)}.")
+    trainer = first.get("trainer", {})
+    budget = [f"max_epochs={trainer.get('max_epochs')}"]
+    if trainer.get("max_steps", -1) not in (-1, None):
+        budget.append(f"max_steps={trainer['max_steps']}")
+    if trainer.get("max_minutes"):
+        budget.append(f"max_minutes={trainer['max_minutes']}")
+    done = study.trials[study.trials["status"].isin(OK)]
+    ran = f"; finished non-diverged trials ran a median of {np.nanmedian(done['steps']):.0f} steps" if len(done) and done["steps"].notna().any() else ""
+    lines.append(f"- Budget per trial: {', '.join(budget)}; precision {trainer.get('precision')}, deterministic={trainer.get('deterministic')}{ran}.")
+    fixed = [f for f in ("optimizer", "lr", "scheduler", "clipping") if f not in study.varying]
+    if fixed:
+        opt, sched = first["optimizer"], first["scheduler"]
+        descriptions = {
+            "optimizer": f"optimizer {opt['name']} (weight_decay={opt.get('weight_decay', 0)}, args={opt.get('args') or {}})",
+            "lr": f"lr {opt['lr']:g}",
+            "scheduler": f"scheduler {sched['name']} (args={sched.get('args') or {}})",
+            "clipping": f"clipping {study.trials['clipping'].iloc[0]}",
+        }
+        lines.append(f"- Fixed: {'; '.join(descriptions[f] for f in fixed)}.")
+    for factor in study.varying:
+        values = _distinct(study.trials[factor])
+        shown = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+        lines.append(f"- Axis `{factor}`: {shown} ({len(values)} values).")
+    seeds = sorted(set(study.trials["seed"]))
+    lines.append(f"- Seeds: {', '.join(map(str, seeds))} ({len(seeds)} per cell); {len(study.cells)} cells, {len(study.trials)} trials.")
+    if study.targets:
+        lines.append(f"- Targets (time-to-target): {', '.join(f'`{t}`' for t in study.targets)}.")
+    metas = [m for m in study.metas.values() if m]
+    if metas:
+        devices = Counter(m.get("device", "unknown") for m in metas)
+        lines.append("- Devices: " + "; ".join(f"{d} ({n} trials)" for d, n in devices.items()) + ".")
+        engines = Counter(f"{m.get('engine', '?')}, {m.get('packing', 1)} trial(s) per device" for m in metas)
+        lines.append("- Engine: " + "; ".join(f"{e} ({n})" for e, n in engines.items()) + ".")
+        commits = Counter(m.get("git_commit") or "unknown" for m in metas)
+        lines.append("- Code: " + "; ".join(f"`{c}` ({n})" for c, n in commits.items())
+                     + (" **(several commits: trials ran different code)**" if len(commits) > 1 else "") + ".")
+        versions = _distinct(", ".join(f"{k} {v}" for k, v in (m.get("versions") or {}).items()) for m in metas)
+        if versions:
+            lines.append("- Versions: " + " / ".join(versions) + ".")
+        train = np.nansum(study.trials["train_seconds"].to_numpy(dtype=float))
+        val = np.nansum(study.trials["val_seconds"].to_numpy(dtype=float))
+        times = [datetime.fromisoformat(t) for m in metas for t in (m.get("start"), m.get("end")) if t]
+        span = f"; wall clock {min(times).isoformat()} to {max(times).isoformat()}" if times else ""
+        lines.append(f"- Compute: {_hours(train)} of training and {_hours(val)} of validation over all trials{span}.")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _method(study: Study, column: str) -> str:
+    split = "test" if column == "test" else "validation (no trial has a test metric)"
+    stopped = int((study.trials["status"] == "stopped-at-target").sum())
+    early = [
+        f"- {stopped} trial(s) stopped once every target was reached (`stop_at_target`): their final metrics are at "
+        "that stop, not at the end of the budget, so compare them by time to target.",
+    ] if stopped else []
+    return "\n".join([
+        "## How the numbers are computed",
+        "",
+        "- A cell is one setting of every axis but the seed; its statistics are over its seeds.",
+        f"- The final metric is the value at the end of training (the weights the test split was scored with), "
+        f"not the best epoch; the best validation value is in `cells.csv` (`val_best_*`). Selection uses validation, "
+        f"reported numbers use {split}.",
+        "- Per cell: median and interquartile range [25th, 75th percentile] over the seeds that finished without diverging.",
+        "- Diverged trials are an outcome, never dropped: each cell reports how many diverged; the conservative variant "
+        "counts a diverged seed at the worst value any trial of the study reached; the best settings are selected on the "
+        "conservative validation median, so a setting that often diverges cannot win on its surviving seeds. "
+        "Failed (crashed), interrupted and missing trials are listed above and enter no statistic.",
+        f"- Differences between cells: difference of medians with a {LEVEL:.0%} percentile-bootstrap interval "
+        f"({RESAMPLES:,} resamples of the seeds within each cell, unpaired, `numpy.random.default_rng(0)`). "
+        "A difference is resolved when the interval excludes 0; with one seed per cell there is no interval. "
+        "P(A > B) is the fraction of seed pairs where A beats B, ties counting one half.",
+        "- Time to target: training seconds (validation time excluded) until the first validation at or above the "
+        "threshold; a trial that never reached it, diverged before it or stopped counts as infinite time "
+        "(a hit before a later divergence counts). Medians include those infinities, so a cell reaching a target on "
+        "fewer than half its seeds has an infinite median.",
+        "- Clipping rate: the fraction of logged steps (every `trainer.log_every_n_steps`) whose gradient norm the clip reduced.",
+        *early,
+        "",
+    ])
+
+
+def _cells_section(study: Study, table: pd.DataFrame, column: str) -> str:
+    # Without test metrics the reported column is the validation one: shown once, with its conservative median.
+    reported = ["test"] if column == "test" else []
+    header = ["cell", "finished/seeds", "diverged", "failed", "not run", "val median [IQR]"]
+    header += [f"{c} median [IQR]" for c in reported] + [f"{'test' if reported else 'val'} (diverged=worst)"]
+    header += [f"s to {t} (reached)" for t in study.targets]
+    header += ["LR cuts", "clipped %", "s/step"]
+    rows = []
+    for _, row in table.iterrows():
+        finished = row["n_completed"] + row["n_stopped_at_target"]
+        cells = [
+            row["cell"], f"{finished}/{row['seeds']}", row["n_diverged"], row["n_failed"], row["n_interrupted"] + row["n_missing"],
+            _median_iqr_text(row["val_final_median"], row["val_final_q25"], row["val_final_q75"]),
+            *(_median_iqr_text(row[f"{c}_median"], row[f"{c}_q25"], row[f"{c}_q75"]) for c in reported),
+            _num(row[f"{column}_median_conservative"]),
+        ]
+        for key in study.targets:
+            cells.append(f"{_seconds(row[f'seconds_to[{key}]_median'])} ({row[f'reached[{key}]']}/{finished + row['n_diverged']})")
+        clip = row["clip_rate_mean"]
+        cells += [_num(row["lr_reductions_median"], 0), _num(100 * clip, 0), _num(row["sec_per_step_median"], 3)]
+        rows.append(cells)
+    return "\n".join(["## Results per cell", "", _table(header, rows), ""])
+
+
+def _selection(study: Study, column: str) -> str:
+    lines = ["## Selected settings (on validation)", ""]
+    best = select_best(study, study.cells)
+    if best is None:
+        return "\n".join(lines + ["No cell has a finished, non-diverged trial: nothing to select.", ""])
+    split = "test" if column == "test" else "validation"
+    val = median_iqr(seed_values(study, best, "val_final"))
+    reported = median_iqr(seed_values(study, best, column))
+    lines.append(f"Best cell on validation: **`{best}`**, validation {study.headline.name} {_median_iqr_text(*val)} dB, "
+                 f"{split} {_median_iqr_text(*reported)} dB (median [IQR]).")
+    lines.append("")
+    per = best_per(study, study.hue)
+    if len(per) > 1:
+        rows = []
+        for value, cell in per.items():
+            n = len(seed_values(study, cell, "val_final"))
+            rows.append([value, cell, _median_iqr_text(*median_iqr(seed_values(study, cell, "val_final"))),
+                         _median_iqr_text(*median_iqr(seed_values(study, cell, column))), n])
+        lines += [f"Each {study.hue} at its best setting:", "",
+                  _table([study.hue, "selected cell", "val median [IQR]", f"{split} median [IQR]", "seeds"], rows), ""]
+    return "\n".join(lines)
+
+
+def _findings(study: Study, column: str) -> str:
+    lines = ["## Findings", ""]
+    overall, comparisons = hue_comparisons(study, column)
+    if overall is not None and comparisons:
+        lines += [f"### Each {study.hue} against the best (`{overall}`)", ""]
+        winner = study.trials.loc[study.trials["cell"] == overall, study.hue].iloc[0]
+        lines += [f"- {describe(study, c, str(winner), str(value))}" for value, c in comparisons]
+        lines.append("")
+    lines += ["### The study's claims", ""]
+    for claim in claims(study, column):
+        lines += [f"**{claim.statement}:** *{claim.verdict}*.", "", claim.text, ""]
+    lines += _dynamics(study)
+    return "\n".join(lines)
+
+
+def _dynamics(study: Study) -> list[str]:
+    """What the instruments saw: how often clipping acted, how often schedules cut the LR, who reached targets."""
+    finished = study.trials[study.trials["status"].isin(OUTCOMES)]
+    if finished.empty:
+        return []
+    lines = ["### Training dynamics", ""]
+    for clipping, rows in finished.groupby("clipping", sort=False):
+        if clipping == "none":
+            continue
+        rate = rows["clip_rate"].mean()
+        norm = rows["grad_norm_pre_median"].median()
+        lines.append(f"- Clipping {clipping} reduced the gradient on {_num(100 * rate, 0)}% of logged steps "
+                     f"(median pre-clip norm {_num(norm)}, over {len(rows)} trials).")
+    for scheduler, rows in finished.groupby("scheduler", sort=False):
+        cuts = rows["lr_reductions"].to_numpy(dtype=float)
+        if np.isfinite(cuts).any() and np.nanmax(cuts) > 0:
+            lines.append(f"- Scheduler {scheduler}: {np.nanmedian(cuts):g} LR reductions per trial (median; max {np.nanmax(cuts):g}).")
+    if study.targets:
+        methods, problems, times = profile_times(study)
+        for key in study.targets:
+            column = f"seconds_to[{key}]"
+            reached = np.isfinite(finished[column].to_numpy(dtype=float))
+            lines.append(f"- Target `{key}`: reached by {int(reached.sum())} of {len(finished)} finished trials.")
+        if len(methods) > 1 and times.size:
+            fastest = Counter()
+            for j in range(times.shape[1]):
+                if np.isfinite(times[:, j]).any():
+                    fastest[methods[int(np.argmin(times[:, j]))]] += 1
+            solved = {m: int(np.isfinite(times[i]).sum()) for i, m in enumerate(methods)}
+            lines.append(f"- Time-to-target problems ({len(problems)}: setting x target): "
+                         + "; ".join(f"{m} reached {solved[m]}, fastest on {fastest.get(m, 0)}" for m in methods) + ".")
+    lines.append("")
+    return lines if len(lines) > 3 else []
+
+
+def _figures(drawn: list[tuple[str, str, str | None]]) -> str:
+    lines = ["## Figures", ""]
+    for name, caption, skipped in drawn:
+        title = name.removesuffix(".png").replace("_", " ").capitalize()
+        lines += [f"### {title}", ""]
+        lines += [f"Skipped: {skipped}.", ""] if skipped else [caption, "", f"![{title}](figures/{name})", ""]
+    return "\n".join(lines)
+
+
+FILES = """## Files
+
+- `trials.csv`: one row per trial (missing ones included): axes, status, final and best validation metric, test metric, steps, time to each target (seconds and steps; inf = never reached), LR reductions, clipping rate, seconds per step, reason.
+- `steps.csv`: every logged value of every trial (long: trial, cell, step, metric, value, wall_time).
+- `cells.csv`: per cell: counts by status, median and IQR of the final metrics (and the conservative median), median time to target.
+- `comparisons.csv`: every cell against the best cell on the reported metric (bootstrap interval, P(better)).
+"""
+
+
+def render(study: Study, table: pd.DataFrame, drawn, spec_path, study_dir_arg: str, out_dir_arg: str) -> str:
+    column = report_column(study)
+    return "\n".join([
+        _header(study, spec_path, study_dir_arg, out_dir_arg),
+        _status(study),
+        _setup(study),
+        _method(study, column),
+        _cells_section(study, table, column),
+        _selection(study, column),
+        _findings(study, column),
+        _figures(drawn),
+        FILES,
+    ])
+
+
+def _trials_csv(study: Study) -> pd.DataFrame:
+    first = ["trial", "cell", "status", *study.factors, "seed"]
+    return study.trials[first + [c for c in study.trials.columns if c not in first]]
+
+
+def _replace(temporary: Path, out_dir: Path) -> None:
+    """Swap the finished temporary folder in; the old report is removed only after."""
+    old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+    if out_dir.exists():
+        os.replace(out_dir, old)
+    os.replace(temporary, out_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def write_report(study_dir: str | Path, out_dir: str | Path, spec_path: str | Path | None = None) -> Path:
+    """Collect the study, write tables, figures and REPORT.md into `out_dir`; returns the REPORT.md path."""
+    study = collect_study(study_dir, spec_path)
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
+    shutil.rmtree(temporary, ignore_errors=True)
+    temporary.mkdir()
+    try:
+        table = cell_table(study)
+        _trials_csv(study).to_csv(temporary / "trials.csv", index=False)
+        study.steps.to_csv(temporary / "steps.csv", index=False)
+        table.to_csv(temporary / "cells.csv", index=False)
+        column = report_column(study)
+        best = select_best(study, study.cells)
+        others = [c for c in study.cells if c != best] if best is not None else []
+        comparison_table([compare(study, best, c, column) for c in others]).to_csv(temporary / "comparisons.csv", index=False)
+        drawn = draw_all(study, temporary / "figures")
+        text = render(study, table, drawn, spec_path, str(study_dir), str(out_dir))
+        (temporary / "REPORT.md").write_text(text)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    _replace(temporary, out_dir)
+    return out_dir / "REPORT.md"
