@@ -24,6 +24,7 @@ import yaml
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 
+from separation.atomic import write_text_atomic
 from separation.config import Config, config_to_dict
 from separation.training.callbacks import LrTracker, StepTimer, TargetTracker
 from separation.training.metrics_csv import MetricsCsvLogger
@@ -67,14 +68,6 @@ class TrainResult:
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write beside the target, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    temporary.write_text(text)
-    os.replace(temporary, path)
 
 
 def _scalar_metrics(metrics: dict) -> dict[str, float]:

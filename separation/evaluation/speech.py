@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from separation.atomic import write_text_atomic
 from separation.data.audio import write_wav
 from separation.errors import UserError
 from separation.inference.checkpoint import LoadedModel, load_checkpoint
@@ -88,12 +89,6 @@ def aggregate(rows: list[dict]) -> dict[str, dict[str, float | int | None]]:
         result[name] = {key: float(f(finite)) if finite.size else None for key, f in stats.items()}
         result[name].update(count=int(finite.size), nonfinite=int(values.size - finite.size))
     return result
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    from separation.train import write_text_atomic
-
-    write_text_atomic(path, text)
 
 
 def _csv_text(rows: list[dict]) -> str:
@@ -177,8 +172,8 @@ def evaluate_speech(
         "metrics": aggregate(rows),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out_dir / "metrics.csv", _csv_text(rows))
-    _write_atomic(out_dir / "summary.json", json.dumps(_finite_or_none(summary), indent=2) + "\n")
+    write_text_atomic(out_dir / "metrics.csv", _csv_text(rows))
+    write_text_atomic(out_dir / "summary.json", json.dumps(_finite_or_none(summary), indent=2) + "\n")
     return summary
 
 

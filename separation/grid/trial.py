@@ -18,8 +18,8 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
+from separation.atomic import write_text_atomic
 from separation.grid.spec import Trial
-from separation.train import train, write_text_atomic
 
 MARKER = "DONE"
 FINISHED = ("completed", "diverged", "failed", "stopped-at-target")
@@ -100,6 +100,8 @@ def run_trial(trial: Trial, study_dir: Path, packing: int = 1, plugins=None, eng
         "status": "running",
     }
     write_text_atomic(trial_dir / "meta.json", json.dumps(meta, indent=2))
+    from separation.train import train  # Lightning loads only when a trial actually runs
+
     started = time.time()
     try:
         result = train(config, resume=True, plugins=plugins)
