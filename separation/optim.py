@@ -83,13 +83,17 @@ def _plateau(
     total_steps,
     factor: float = 0.5,
     patience: int = 5,
-    threshold: float = 1e-4,
+    threshold: float = 0.01,
+    threshold_mode: str = "abs",
     cooldown: int = 0,
     min_lr: float = 0.0,
     monitor: str = PLATEAU_MONITOR,
 ):
+    # Absolute threshold by default: the monitored losses here are in dB (negative SI-SNR),
+    # often below zero, where torch's relative mode would count a worse value as progress.
     scheduler = lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="min", factor=factor, patience=patience, threshold=threshold, cooldown=cooldown, min_lr=min_lr
+        optimizer, mode="min", factor=factor, patience=patience, threshold=threshold,
+        threshold_mode=threshold_mode, cooldown=cooldown, min_lr=min_lr,
     )
     return {"scheduler": scheduler, "interval": "epoch", "monitor": monitor, "strict": True}
 

@@ -141,3 +141,18 @@ def test_tiny_model_overfits_one_batch():
         _, permutation = pit_si_snr(estimate, sources)
         achieved = si_snr(reorder_sources(estimate, permutation), sources).mean(-1)
     assert achieved.min() > 20, achieved
+
+
+def test_input_normalization_makes_output_scale_equivariant():
+    torch.manual_seed(0)
+    model = SVoice(n_src=2, enc_dim=32, kernel_size=8, hidden_size=8, num_repeats=2, segment_seconds=0.25,
+                   input_normalization=True).eval()
+    mixture = torch.randn(2, 1000) * torch.tensor([[0.01], [1.0]])
+    with torch.no_grad():
+        out = model(mixture)
+        scaled = model(mixture * 50.0)
+    torch.testing.assert_close(scaled, out * 50.0, rtol=1e-4, atol=1e-4)
+    # The quiet and the loud item differ only in scale, so they come out the same up to that scale.
+    with torch.no_grad():
+        same = model(torch.stack([mixture[1], mixture[1] * 1e-3]))
+    torch.testing.assert_close(same[1], same[0] * 1e-3, rtol=1e-4, atol=1e-8)

@@ -134,6 +134,8 @@ class SVoice(nn.Module):
         sample_rate, segment_seconds: only used to derive `chunk_size`.
         bidirectional: bidirectional LSTMs in the MulCat blocks.
         group_norm: GroupNorm on each block output before the residual add.
+        input_normalization: not in the reference (off by default): scale each
+            mixture to unit RMS and the estimates back by the same factor.
     """
 
     def __init__(
@@ -148,6 +150,7 @@ class SVoice(nn.Module):
         segment_seconds: float = 4.0,
         bidirectional: bool = True,
         group_norm: bool = False,
+        input_normalization: bool = False,
     ):
         super().__init__()
         if n_src < 1 or num_repeats < 1 or hidden_size < 1:
@@ -172,6 +175,7 @@ class SVoice(nn.Module):
         self.kernel_size = kernel_size
         self.num_repeats = num_repeats
         self.chunk_size = chunk_size
+        self.input_normalization = input_normalization
 
         self.encoder = nn.Conv1d(1, enc_dim, kernel_size, stride=kernel_size // 2, bias=False)
         self.repeats = nn.ModuleList(
@@ -196,6 +200,12 @@ class SVoice(nn.Module):
                 f"SVoice expects a mixture of shape (batch, time) or (batch, 1, time), got {tuple(mixture.shape)}"
             )
         length = mixture.shape[-1]
+        scale = None
+        if self.input_normalization:
+            # Unit-RMS input and outputs scaled back: the same inside training and inference,
+            # and it spares the LSTMs the tiny activations of quiet (-30 dBFS) mixtures.
+            scale = mixture.pow(2).mean(dim=-1, keepdim=True).sqrt().clamp_min(1e-8)
+            mixture = mixture / scale
         # Inputs shorter than one encoder window are zero-padded so they still yield one frame.
         wav = F.pad(mixture, (0, max(0, self.kernel_size - length)))
         features = F.relu(self.encoder(wav.unsqueeze(1)))
@@ -205,7 +215,8 @@ class SVoice(nn.Module):
         for index, repeat in enumerate(self.repeats):
             chunks = repeat(chunks)
             if self.training or index == self.num_repeats - 1:
-                stages.append(self._decode(self.head(chunks), rest, length))
+                stage = self._decode(self.head(chunks), rest, length)
+                stages.append(stage if scale is None else stage * scale.unsqueeze(-1))
         if self.training:
             return torch.stack(stages)
         return stages[-1]
