@@ -78,7 +78,7 @@ def test_every_optimizer_builds_and_descends(name):
     weight = torch.nn.Parameter(torch.tensor([3.0, -2.0]))
     lr = {"adadelta": 1.0, "adagrad": 0.5}.get(name, 0.05)
     optimizer = optim.build_optimizer(name, [weight], lr=lr)
-    start = float((weight**2).sum())
+    start = float((weight**2).sum().detach())
     for _ in range(20):
         optimizer.zero_grad()
         (weight**2).sum().backward()
