@@ -7,7 +7,6 @@ import torch
 
 from separation import optim
 from separation.config import (
-    Config,
     ConfigError,
     apply_overrides,
     config_from_dict,

@@ -1,7 +1,6 @@
 """Running grids: trial directories, divergence as an outcome, kill-and-resume, Ray."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -11,7 +11,6 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from separation import models
 from separation.config import Config, ConfigError, ModelConfig, OptimizerConfig, TrainerConfig
 from separation.data.music_datamodule import MusicDataConfig, MusicDataModule
 from separation.data.music_datasets import MusicEvalDataset, find_music_tracks, target_definitions
@@ -22,7 +21,6 @@ from separation.evaluation.music import (
     global_sdr,
 )
 from separation.inference.checkpoint import load_checkpoint
-from separation.models.unet import UNetSeparator
 from separation.systems.music import MusicSeparationSystem
 from separation.training.metrics_csv import MetricsCsvLogger
 

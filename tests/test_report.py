@@ -189,7 +189,7 @@ def test_every_figure_is_a_png(study):
 
 def test_report_lists_missing_diverged_and_failed_and_answers_the_claims(study):
     report = study["report"].read_text()
-    spec, special = study["spec"], study["special"]
+    special = study["special"]
     by_status = {status: trial_id for trial_id, status in special.items()}
     assert "Incomplete grid" in report
     assert "seed 2 (missing)" in report and "seed 0 (interrupted)" in report

@@ -9,11 +9,12 @@ write/read round trip bit for bit; sums of such signals stay exact.
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+from separation.atomic import write_bytes_atomic
 
 from separation.errors import UserError
 
@@ -105,14 +106,7 @@ def write_wav(path: str | Path, data: np.ndarray, sample_rate: int, subtype: str
         encoded = wav_bytes(data, sample_rate, subtype)
     except AudioError as error:
         raise AudioError(f"{path}: {error}") from None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_bytes(encoded)
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
+    write_bytes_atomic(path, encoded)
 
 
 def _reason(error: Exception) -> str:

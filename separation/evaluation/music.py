@@ -13,14 +13,15 @@
 from __future__ import annotations
 
 import csv
-import json
-import math
+import io
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from separation.atomic import write_json_atomic, write_text_atomic
 
 METRICS = ("SDR", "SIR", "ISR", "SAR")
 
@@ -133,24 +134,16 @@ def evaluate_music(
         "aggregate": aggregate,
         "tracks": per_track,
     }
-    (out_dir / "bsseval.json").write_text(json.dumps(_finite_or_none(result), indent=2))
-    with open(out_dir / "bsseval.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["track", "stem", "metric", "score"])
-        for track, scores in per_track.items():
-            for stem in stems:
-                for metric in METRICS:
-                    writer.writerow([track, stem, metric, scores[stem][metric]])
+    rows = io.StringIO()
+    writer = csv.writer(rows, lineterminator="\n")
+    writer.writerow(["track", "stem", "metric", "score"])
+    for track, scores in per_track.items():
+        for stem in stems:
+            for metric in METRICS:
+                writer.writerow([track, stem, metric, scores[stem][metric]])
+    write_text_atomic(out_dir / "bsseval.csv", rows.getvalue())
+    write_json_atomic(out_dir / "bsseval.json", result)
     return result
-
-
-def _finite_or_none(value):
-    """JSON has no NaN: undefined scores (a silent reference in every frame) become null."""
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def evaluate_checkpoint(

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from separation.atomic import write_text_atomic
+from separation.atomic import write_json_atomic, write_text_atomic
 from separation.data.audio import write_wav
 from separation.errors import UserError
 from separation.inference.checkpoint import LoadedModel, load_checkpoint
@@ -100,15 +98,6 @@ def _csv_text(rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
-def _finite_or_none(value):
-    """JSON has no NaN or infinity: undefined values become null."""
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def evaluate_speech(
     separator: Separator,
     dataset,
@@ -173,7 +162,7 @@ def evaluate_speech(
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out_dir / "metrics.csv", _csv_text(rows))
-    write_text_atomic(out_dir / "summary.json", json.dumps(_finite_or_none(summary), indent=2) + "\n")
+    write_json_atomic(out_dir / "summary.json", summary)
     return summary
 
 
