@@ -16,6 +16,7 @@ import numpy as np
 
 from separation.analysis.cells import Comparison, best_per, compare, select_best, worst_value
 from separation.analysis.collect import OK, Study
+from separation.analysis.stats import MIN_SEEDS
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def describe(study: Study, c: Comparison, name_a: str, name_b: str) -> str:
         text += "; " + (f"{name_a if interval.estimate > 0 else name_b} is better." if interval.resolved else
                         f"not resolved by the {_seeds(c.n_a, c.n_b)} run (the interval contains 0).")
     else:
-        text += f", P({name_a} > {name_b}) = {c.p_better:.2f}; not resolved: one seed gives no confidence interval."
+        text += f", P({name_a} > {name_b}) = {c.p_better:.2f}; not resolved: fewer than {MIN_SEEDS} seeds per cell give no confidence interval."
     if c.conservative is not None:
         parts = [f"{name} diverged on {k} of {k + n} seeds" for name, k, n in ((name_a, c.diverged_a, c.n_a), (name_b, c.diverged_b, c.n_b)) if k]
         cons = c.conservative

@@ -26,7 +26,7 @@ from separation.analysis.cells import best_per, cell_table, compare, comparison_
 from separation.analysis.collect import OK, OUTCOMES, Study, collect_study
 from separation.analysis.figures import draw_all
 from separation.analysis.findings import claims, describe, hue_comparisons, report_column
-from separation.analysis.stats import LEVEL, RESAMPLES, median_iqr
+from separation.analysis.stats import LEVEL, MIN_SEEDS, RESAMPLES, median_iqr
 
 DATA_KEYS = (
     "root", "layout", "n_src", "stems", "sample_rate", "segment_seconds", "batch_size",
@@ -255,7 +255,7 @@ def _method(study: Study, column: str) -> str:
         "Failed (crashed), interrupted and missing trials are listed above and enter no statistic.",
         f"- Differences between cells: difference of medians with a {LEVEL:.0%} percentile-bootstrap interval "
         f"({RESAMPLES:,} resamples of the seeds within each cell, unpaired, `numpy.random.default_rng(0)`). "
-        "A difference is resolved when the interval excludes 0; with one seed per cell there is no interval. "
+        f"A difference is resolved when the interval excludes 0; with fewer than {MIN_SEEDS} seeds per cell there is no interval. "
         "P(A > B) is the fraction of seed pairs where A beats B, ties counting one half.",
         "- Time to target: training seconds (validation time excluded) until the first validation at or above the "
         "threshold; a trial that never reached it, diverged before it or stopped counts as infinite time "

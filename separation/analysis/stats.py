@@ -14,6 +14,9 @@ import numpy as np
 
 RESAMPLES = 10_000
 LEVEL = 0.95
+# Fewer seeds per cell give no interval: resampling two values yields only three
+# possible medians, an interval that says more than the data can.
+MIN_SEEDS = 3
 
 
 def median_iqr(values) -> tuple[float, float, float]:
@@ -46,14 +49,14 @@ def bootstrap_difference(a, b, statistic=np.median, resamples: int = RESAMPLES, 
     """Percentile-bootstrap interval of statistic(a) - statistic(b), seeds resampled within each group.
 
     The groups are resampled independently (unpaired): seed k of one cell and
-    seed k of another share no more than any two runs do. With fewer than two
-    values in either group there is no interval (NaN bounds), only the estimate.
+    seed k of another share no more than any two runs do. With fewer
+    than `MIN_SEEDS` values in either group there is no interval (NaN bounds), only the estimate.
     """
     a, b = _finite(a), _finite(b)
     if a.size == 0 or b.size == 0:
         return Interval(float("nan"), float("nan"), float("nan"))
     estimate = float(statistic(a) - statistic(b))
-    if a.size < 2 or b.size < 2:
+    if a.size < MIN_SEEDS or b.size < MIN_SEEDS:
         return Interval(estimate, float("nan"), float("nan"))
     rng = np.random.default_rng(seed)
     draws_a = statistic(a[rng.integers(0, a.size, (resamples, a.size))], axis=1)
