@@ -14,6 +14,7 @@ alternated in one process; the figure is the ratio of their median step times.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import resource
@@ -48,9 +49,24 @@ def _autocast(device: str, precision: str):
     return torch.autocast(device_type=device, enabled=False)
 
 
+def plain_step(model, optimizer, mixture: torch.Tensor, sources: torch.Tensor, autocast=None) -> None:
+    """One training step as the suite's system does it: multi-stage PIT loss, clip at norm 5, step.
+
+    `autocast` (a context manager) wraps the forward pass only, never the backward.
+    """
+    from separation.losses import multistage_pit_si_snr
+
+    with autocast or contextlib.nullcontext():
+        estimates = model(mixture)
+    loss = multistage_pit_si_snr(estimates, sources)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+    optimizer.step()
+
+
 def measure_step(size_name: str, device: str, precision: str, steps: int) -> dict:
     """Run in a fresh process: median seconds per step and peak memory."""
-    from separation.losses import multistage_pit_si_snr
     from separation.models.svoice import SVoice
 
     size = SIZES[size_name]
@@ -67,13 +83,7 @@ def measure_step(size_name: str, device: str, precision: str, steps: int) -> dic
         if device == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        with _autocast(device, precision):
-            estimates = model(batch["mixture"])
-        loss = multistage_pit_si_snr(estimates, batch["sources"])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        optimizer.step()
+        plain_step(model, optimizer, batch["mixture"], batch["sources"], _autocast(device, precision))
         if device == "cuda":
             torch.cuda.synchronize()
         if step:  # the first step pays one-off allocation and kernel selection
@@ -98,7 +108,6 @@ def lightning_overhead(device: str, steps: int, rounds: int) -> dict:
     from torch.utils.data import DataLoader
 
     from separation.config import config_from_dict
-    from separation.losses import multistage_pit_si_snr
     from separation.models.svoice import SVoice
     from separation.systems.speech import SpeechSeparationSystem
 
@@ -112,12 +121,7 @@ def lightning_overhead(device: str, steps: int, rounds: int) -> dict:
         model.train()
         start = time.perf_counter()
         for batch in batches:
-            mixture, sources = batch["mixture"].to(device), batch["sources"].to(device)
-            loss = multistage_pit_si_snr(model(mixture), sources)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            optimizer.step()
+            plain_step(model, optimizer, batch["mixture"].to(device), batch["sources"].to(device))
         if device == "cuda":
             torch.cuda.synchronize()
         return (time.perf_counter() - start) / len(batches)

@@ -148,14 +148,8 @@ def _plateau_beats_step(study: Study, column: str) -> Claim:
     cells = _cell_of(study)
     pairs = _matched(study, "scheduler", set(cells.loc[cells["scheduler_name"] == "plateau", "scheduler"]),
                      set(cells.loc[cells["scheduler_name"] == "step", "scheduler"]), column)
-    lines = [
-        f"Best plateau setting `{best['plateau']}` against best step setting `{best['step']}` (selected on validation):",
-        f"- {describe(study, main, 'plateau', 'step')}",
-    ]
-    summary = _matched_summary(pairs, "plateau", "step", "same optimizer, learning rate and clipping")
-    if summary and len(pairs) > 1:
-        lines.append(f"- {summary}")
-    return Claim(statement, _verdict([main]), "\n".join(lines))
+    return _best_against_best(study, statement, main, pairs, ("plateau", "step"),
+                              "same optimizer, learning rate and clipping")
 
 
 def _clipping_improves(study: Study, column: str) -> Claim:
@@ -172,11 +166,19 @@ def _clipping_improves(study: Study, column: str) -> Claim:
         return Claim(statement, "not resolved", "Clipped or unclipped trials have no finished, non-diverged seed.")
     main = compare(study, best_clipped, best_unclipped, column)
     pairs = _matched(study, "clipping", set(cells.loc[clipped, "clipping"]), {"none"}, column)
+    return _best_against_best(study, statement, main, pairs, ("clipped", "unclipped"),
+                              "each clipping threshold against no clipping, all else equal")
+
+
+def _best_against_best(study: Study, statement: str, main: Comparison, pairs, names: tuple[str, str],
+                       matched: str) -> Claim:
+    """A claim decided by the best cell of one group against the best of the other, with matched pairs as context."""
+    a, b = names
     lines = [
-        f"Best clipped setting `{best_clipped}` against best unclipped setting `{best_unclipped}` (selected on validation):",
-        f"- {describe(study, main, 'clipped', 'unclipped')}",
+        f"Best {a} setting `{main.a}` against best {b} setting `{main.b}` (selected on validation):",
+        f"- {describe(study, main, a, b)}",
     ]
-    summary = _matched_summary(pairs, "clipped", "unclipped", "each clipping threshold against no clipping, all else equal")
+    summary = _matched_summary(pairs, a, b, matched)
     if summary and len(pairs) > 1:
         lines.append(f"- {summary}")
     return Claim(statement, _verdict([main]), "\n".join(lines))
