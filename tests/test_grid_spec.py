@@ -73,6 +73,20 @@ include:
     assert len(configs) == 24 - 4 - 4 + 2
 
 
+def test_include_with_a_list_of_seeds_extends_chosen_cells(tmp_path):
+    # Phase 2 of a sweep: the chosen setting over more seeds; its seed-0 trial is the sweep's own trial.
+    sweep = GRID.replace("seed: [0, 1]", "seed: [0]")
+    phase2 = sweep + "include:\n  - {optimizer.name: sgd_momentum, optimizer.lr: 0.05, scheduler.name: none, clipping.mode: none, seed: [0, 2, 3]}\n"
+    first, second = load_spec(write(tmp_path, sweep)), load_spec(write(tmp_path, phase2))
+    assert {t.id for t in first.trials} < {t.id for t in second.trials}
+    added = [t.config for t in second.trials if t.id not in {u.id for u in first.trials}]
+    assert sorted(c.seed for c in added) == [2, 3]
+    assert all((c.optimizer.name, c.optimizer.lr, c.scheduler.name, c.clipping.mode) == ("sgd_momentum", 0.05, "none", "none")
+               for c in added)
+    with pytest.raises(ConfigError, match=r"include\[0\]\.seed is an empty list"):
+        load_spec(write(tmp_path, sweep + "include:\n  - {optimizer.name: adam, seed: []}\n"))
+
+
 def test_other_config_keys_are_axes(tmp_path):
     spec = load_spec(write(tmp_path, "study: s\nbase: base.yaml\naxes:\n  data.batch_size: [2, 4]\n  seed: [3]\n"))
     assert sorted(t.config.data.batch_size for t in spec.trials) == [2, 4]

@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from separation.analysis.cells import best_per
+from separation.analysis.collect import collect_study
 from separation.analysis.report import write_report
 from separation.analysis.stats import bootstrap_difference, median_iqr, performance_profile, probability_of_improvement
 from separation.config import config_to_dict
@@ -260,3 +262,31 @@ def test_intervals_need_three_seeds_per_cell():
     assert two.estimate == 4.0 and not two.resolved and np.isnan(two.low)
     three = bootstrap_difference([5.0, 6.0, 5.5], [1.0, 2.0, 1.5])
     assert three.resolved and three.low > 0
+
+
+def test_two_phase_study_selects_the_replicated_setting(tmp_path):
+    """An LR sweep on seed 0, then the chosen LR over seeds 0-2: one lucky sweep seed must not win selection."""
+    sweep = SPEC.replace("seed: [0, 1, 2]", "seed: [0]").replace("  scheduler: [{name: none}, {name: plateau, args: {patience: 0, factor: 0.5}}]\n", "") \
+        .replace("  clipping: [{mode: none}, {mode: norm, value: 5}]\n", "")
+    phase2 = sweep + "include:\n  - {optimizer.name: sgd_momentum, optimizer.lr: 0.01, seed: [0, 1, 2]}\n"
+    (tmp_path / "base.yaml").write_text(BASE)
+    (tmp_path / "synth.yaml").write_text(phase2)
+    spec = load_spec(tmp_path / "synth.yaml")
+    assert sorted((t.config.optimizer.lr, t.config.seed) for t in spec.trials if t.config.optimizer.name == "sgd_momentum") == \
+        [(0.01, 0), (0.01, 1), (0.01, 2), (0.1, 0)]
+    for trial in spec.trials:
+        write_trial(tmp_path / "runs" / "synth" / trial.id, trial, "completed")
+    # Make the unreplicated sgd lr 0.1 the best single sgd value on validation (and on test).
+    lucky = find(spec, "sgd_momentum", 0.1, "none", "none", 0).id
+    metrics = pd.read_csv(tmp_path / "runs" / "synth" / lucky / "metrics.csv")
+    metrics.loc[metrics["metric"].isin(["val/si_snri", "val/si_snr", "test/si_snri"]), "value"] += 10
+    metrics.to_csv(tmp_path / "runs" / "synth" / lucky / "metrics.csv", index=False)
+    meta_path = tmp_path / "runs" / "synth" / lucky / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    for key in ("val/si_snri", "test/si_snri"):
+        meta["result"]["metrics"][key] += 10
+    meta_path.write_text(json.dumps(meta))
+    study = collect_study(tmp_path / "runs" / "synth", tmp_path / "synth.yaml")
+    chosen = best_per(study, "optimizer_name")
+    assert study.trials.set_index("trial").loc[lucky, "val_final"] > 10
+    assert "0.01" in chosen["sgd_momentum"] and "0.1" not in chosen["sgd_momentum"]

@@ -6,7 +6,8 @@ How divergence enters (stated in every report):
 - the conservative variant gives each diverged seed the worst value any trial
   of the study reached on that metric, so a setting that often diverges cannot
   look good on its few surviving seeds;
-- selection uses the conservative validation median; failed, interrupted and
+- selection uses the conservative validation median, among the cells planned
+  over at least MIN_SEEDS seeds when there are any (see `select_best`); failed, interrupted and
   missing trials are counted and listed, and enter no statistic.
 """
 
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from separation.analysis.collect import OK, OUTCOMES, Study
-from separation.analysis.stats import Interval, bootstrap_difference, median_iqr, probability_of_improvement
+from separation.analysis.stats import MIN_SEEDS, Interval, bootstrap_difference, median_iqr, probability_of_improvement
 
 STATUSES = ("completed", "stopped-at-target", "diverged", "failed", "interrupted", "missing")
 
@@ -69,8 +70,22 @@ def cell_table(study: Study) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def seeds_planned(study: Study, cell: str) -> int:
+    """Seeds the study planned for a cell, whatever became of them (failed and missing included)."""
+    return len(study.by_cell[cell])
+
+
 def select_best(study: Study, cells: list[str]) -> str | None:
-    """The cell with the best conservative median of the final validation metric (ties: the first listed)."""
+    """The cell with the best conservative median of the final validation metric (ties: the first listed).
+
+    When some candidates were planned over at least MIN_SEEDS seeds and others
+    were not, only the former compete: in a two-phase study (an LR sweep on one
+    seed, then the sweep's choice over more seeds) the sweep already made the
+    choice on validation, and one lucky seed must not overturn a median of five.
+    """
+    replicated = [cell for cell in cells if seeds_planned(study, cell) >= MIN_SEEDS]
+    if replicated:
+        cells = replicated
     best, best_value = None, -np.inf
     for cell in cells:
         value = median_iqr(seed_values(study, cell, "val_final", conservative=True))[0]

@@ -14,13 +14,14 @@ A spec (YAML) looks like::
       seed: [0, 1, 2]
       data.batch_size: [4, 8]              # any other config key, by its dotted path
     exclude: [{optimizer.name: sgd_momentum, scheduler.name: plateau}]
-    include: [{optimizer.name: adamw, optimizer.lr: 1.0e-3}]
+    include: [{optimizer.name: adamw, optimizer.lr: 1.0e-3}, {optimizer.name: adam, optimizer.lr: 3.0e-4, seed: [3, 4]}]
     targets: {val/si_snri: [5, 10]}        # time-to-target thresholds
     stop_at_target: false
 
 The grid is the product of the axes. `exclude` removes every trial whose
-settings match all keys of a rule; `include` adds one trial per rule (per seed
-of the seed axis when the rule names no seed) on top of the base config.
+settings match all keys of a rule; `include` adds one trial per rule and seed (the
+rule's seed or list of seeds, else every seed of the seed axis) on top of the base
+config; an included trial equal to a grid trial is the same trial (same id).
 Every trial is validated here, before anything is trained or written.
 """
 
@@ -195,7 +196,12 @@ def load_spec(path: str | Path) -> GridSpec:
     for i, rule in enumerate(spec.get("include") or []):
         if not isinstance(rule, dict) or not rule:
             raise ConfigError(f"{path}: include[{i}] must be a non-empty mapping of dotted keys to values")
-        for seed in ([None] if "seed" in rule else seeds):
+        # A rule's seed may be one seed or a list of them (a two-phase study adds
+        # the chosen settings over more seeds); without one, every seed of the axis.
+        rule_seeds = _as_list(rule["seed"]) if "seed" in rule else seeds
+        if not rule_seeds:
+            raise ConfigError(f"{path}: include[{i}].seed is an empty list")
+        for seed in rule_seeds:
             includes.append({**rule, **({"seed": seed} if seed is not None else {})})
     combos += includes
 
