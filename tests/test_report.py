@@ -290,3 +290,19 @@ def test_two_phase_study_selects_the_replicated_setting(tmp_path):
     chosen = best_per(study, "optimizer_name")
     assert study.trials.set_index("trial").loc[lucky, "val_final"] > 10
     assert "0.01" in chosen["sgd_momentum"] and "0.1" not in chosen["sgd_momentum"]
+
+
+def test_headline_figure_from_committed_tables(study, tmp_path, capsys):
+    """scripts/headline_figure.py redraws the README figure from results/<study>/trials.csv alone."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "headline_figure.py"
+    module_spec = importlib.util.spec_from_file_location("headline_figure", path)
+    headline = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(headline)
+    out = tmp_path / "headline.png"
+    assert headline.main([str(study["out"]), str(study["out"]), "-o", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not list(tmp_path.glob("*.png.*"))
+    assert headline.main([str(tmp_path / "nowhere"), "-o", str(tmp_path / "x.png")]) == 2
+    assert "nowhere/trials.csv: no such file" in capsys.readouterr().err and not (tmp_path / "x.png").exists()
