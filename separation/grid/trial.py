@@ -10,6 +10,7 @@ checkpoint next time, never mistaken for a finished one.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import platform
 import subprocess
@@ -43,7 +44,11 @@ def read_json(path: Path) -> dict:
         return {}
 
 
+@functools.lru_cache(maxsize=1)
 def _git_commit() -> str | None:
+    """HEAD (with -dirty) when the process first asks: once per process, because a
+    grid process keeps running the code it imported at launch, whatever is
+    committed while it runs (recording HEAD per trial misattributed trials)."""
     try:
         root = Path(__file__).resolve().parents[2]
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
