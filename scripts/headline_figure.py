@@ -53,7 +53,7 @@ def _panel(ax, table: pd.DataFrame, title: str) -> None:
     labels = []
     for cell in cells:
         rows = table[table["cell"] == cell]
-        label = str(rows[label_column].iloc[0])
+        label = str(rows[label_column].iloc[0]).replace("_", "_\n")  # long names on two lines
         if label_column == "optimizer_name":
             label += f"\nlr {rows['lr'].iloc[0]:g}"
         diverged = int((rows["status"] == "diverged").sum())
