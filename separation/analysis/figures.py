@@ -147,6 +147,11 @@ def _legend_name(study: Study, value: str, cell: str) -> str:
     return str(value)
 
 
+def _line_style(index: int) -> str:
+    """Styles cycle with colours, so settings with identical curves (Adam and AdamW early on) stay visible."""
+    return ("-", "--", "-.", ":")[index % 4]
+
+
 def learning_curves(study: Study, path: Path) -> str | None:
     """Validation metric over steps, median across seeds with the interquartile band; one panel per setting."""
     metric = study.headline.val
@@ -156,14 +161,15 @@ def learning_curves(study: Study, path: Path) -> str | None:
     panels = _panels(study)
     fig, axes = _grid(len(panels))
     for ax, (title, cells) in zip(axes, panels):
-        for value, cell in _representatives(study, cells).items():
+        for index, (value, cell) in enumerate(_representatives(study, cells).items()):
             trials = _trials_of(study, [cell])
             curve = _quantile_curve(study, trials, metric)
             if curve is None:
                 continue
             steps, median, q25, q75 = curve
             colour = palette[value]
-            ax.plot(steps, median, color=colour, lw=1.6, label=f"{_legend_name(study, value, cell)}, n={len(trials)}")
+            ax.plot(steps, median, color=colour, lw=1.6, linestyle=_line_style(index),
+                    label=f"{_legend_name(study, value, cell)}, n={len(trials)}")
             ax.fill_between(steps, q25, q75, color=colour, alpha=0.2, lw=0)
             for trial in _trials_of(study, [cell], ("diverged",)):
                 series = study.series(trial, metric)
@@ -388,7 +394,7 @@ def lr_sensitivity(study: Study, path: Path) -> str | None:
     panels = _panels(study, [f for f in study.varying if f not in ("optimizer", "lr", study.hue)])
     fig, axes = _grid(len(panels))
     for ax, (title, cells) in zip(axes, panels):
-        for value in dict.fromkeys(cell_rows.loc[cells, study.hue]):
+        for index, value in enumerate(dict.fromkeys(cell_rows.loc[cells, study.hue])):
             mine = sorted((c for c in cells if cell_rows.loc[c, study.hue] == value), key=lambda c: cell_rows.loc[c, "lr"])
             colour = palette[value]
             lrs, medians = [], []
@@ -402,7 +408,7 @@ def lr_sensitivity(study: Study, path: Path) -> str | None:
                 diverged = int(((study.trials["cell"] == cell) & (study.trials["status"] == "diverged")).sum())
                 if diverged:
                     ax.scatter([lr], [0.03], marker="x", color=colour, s=50, lw=2, transform=ax.get_xaxis_transform(), clip_on=False)
-            ax.plot(lrs, medians, "-o", color=colour, lw=1.5, ms=4, label=str(value))
+            ax.plot(lrs, medians, marker="o", linestyle=_line_style(index), color=colour, lw=1.5, ms=4, label=str(value))
         ax.set_xscale("log")
         ax.set_title(title or "LR sensitivity")
         ax.set_xlabel("learning rate")
