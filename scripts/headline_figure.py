@@ -3,7 +3,7 @@
 Reads the committed per-trial tables (`results/<study>/trials.csv`, written by
 `separation report`), so the figure is redrawn from what is in the repository:
 
-    python scripts/headline_figure.py results/svoice_optimizers results/svoice_schedulers \
+    .venv/bin/python scripts/headline_figure.py results/svoice_optimizers results/svoice_schedulers \
         results/svoice_clipping -o results/headline.png
 
 Each panel is one study: the test SI-SNRi of every finished seed of every cell
@@ -15,9 +15,8 @@ axis label.
 from __future__ import annotations
 
 import argparse
-import os
+import io
 import sys
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -27,8 +26,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-MIN_SEEDS = 3
-FINISHED = ("completed", "stopped-at-target")
+from separation.analysis.collect import OK  # noqa: E402
+from separation.analysis.stats import MIN_SEEDS  # noqa: E402
+from separation.atomic import write_bytes_atomic  # noqa: E402
 
 
 def _varying_label(table: pd.DataFrame) -> str:
@@ -45,7 +45,7 @@ def _panel(ax, table: pd.DataFrame, title: str) -> None:
     rng = np.random.default_rng(0)
     for x, cell in enumerate(cells):
         rows = table[table["cell"] == cell]
-        values = rows.loc[rows["status"].isin(FINISHED), "test"].to_numpy(dtype=float)
+        values = rows.loc[rows["status"].isin(OK), "test"].to_numpy(dtype=float)
         values = values[np.isfinite(values)]
         ax.scatter(x + rng.uniform(-0.12, 0.12, values.size), values, s=18, color="C0", alpha=0.8, zorder=3)
         if values.size:
@@ -83,17 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     budget = f"{int(steps.median())} training steps per trial" if len(steps) else "no finished trial"
     fig.suptitle(f"Every seed of every replicated cell ({budget}); bar: median", fontsize=11)
     fig.tight_layout()
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=output.parent, suffix=".png")
-    os.close(handle)
-    try:
-        fig.savefig(temporary, dpi=120)
-        os.replace(temporary, output)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    print(output)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=120)
+    write_bytes_atomic(args.output, png.getvalue())
+    print(args.output)
     return 0
 
 

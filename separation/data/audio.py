@@ -15,7 +15,6 @@ import numpy as np
 import soundfile as sf
 
 from separation.atomic import write_bytes_atomic
-
 from separation.errors import UserError
 
 PCM16_SCALE = 32768.0
