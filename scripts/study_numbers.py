@@ -1,0 +1,45 @@
+"""Numbers the README and the clipping spec quote beyond the reports, from the committed tables.
+
+    .venv/bin/python scripts/study_numbers.py
+
+Prints: plateau and norm-1 clipping against the unclipped constant-LR cell (difference
+of test medians, 95% bootstrap interval, P(better)), the gradient-norm quantiles of the
+unclipped cell, the norm at the first logged step, and where clipping at 5 acted.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from separation.analysis.stats import bootstrap_difference, probability_of_improvement
+
+RESULTS = "results"
+
+
+def _versus(table: pd.DataFrame, column: str, a: str, b: str) -> str:
+    values_a, values_b = table.loc[table[column] == a, "test"], table.loc[table[column] == b, "test"]
+    interval = bootstrap_difference(values_a, values_b)
+    return (f"{a} - {b}: {interval.estimate:+.2f} dB [{interval.low:.2f}, {interval.high:.2f}], "
+            f"P({a} > {b}) = {probability_of_improvement(values_a, values_b):.2f}")
+
+
+def main() -> None:
+    schedulers = pd.read_csv(f"{RESULTS}/svoice_schedulers/trials.csv")
+    clipping = pd.read_csv(f"{RESULTS}/svoice_clipping/trials.csv")
+    print("schedulers:", _versus(schedulers, "scheduler_name", "plateau", "none"))
+    print("clipping:", _versus(clipping, "clipping", "norm 1", "none"))
+
+    steps = pd.read_csv(f"{RESULTS}/svoice_clipping/steps.csv")
+    unclipped = set(clipping.loc[clipping["clipping"] == "none", "trial"])
+    norms = steps[steps["trial"].isin(unclipped) & (steps["metric"] == "train/grad_norm_pre_clip")]["value"]
+    print(f"unclipped gradient norm: median {norms.median():.1f}, 90th percentile {norms.quantile(0.9):.1f}, "
+          f"max {norms.max():.0f}")
+    first = steps[(steps["metric"] == "train/grad_norm_pre_clip") & (steps["step"] == steps["step"].min())]["value"]
+    print(f"gradient norm at the first logged step (all clipping trials): median {first.median():.1f}")
+    clip5 = set(clipping.loc[clipping["clipping"] == "norm 5", "trial"])
+    acted = steps[steps["trial"].isin(clip5) & (steps["metric"] == "train/clipped") & (steps["value"] > 0)]
+    print("clip norm 5 acted at logged steps:", acted.groupby("trial")["step"].apply(list).to_dict())
+
+
+if __name__ == "__main__":
+    main()
