@@ -1,7 +1,9 @@
 """The `separation` command: one subcommand per job, each a thin shell over a library call.
 
-Bad input (a config key, a data folder, a file) ends with one line on stderr
-naming what was wrong and exit status 2; nothing is left half-written.
+Exit status: 0 done; 2 bad input (one line on stderr naming the file or key and
+what was expected; nothing is left half-written); 3 `grid` finished with a planned
+trial failed or left interrupted; 130 / 143 stopped by SIGINT / SIGTERM after
+saving a checkpoint (rerun to resume).
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
+from separation.grid.claim import DEFAULT_TIMEOUT as CLAIM_TIMEOUT  # standard library only: --help stays fast
 
 
 def _train(args) -> int:
@@ -18,6 +22,7 @@ def _train(args) -> int:
     config = load_config(args.config, parse_set_arguments(args.set))
     if args.run_dir:
         config.run_dir = args.run_dir
+    _check_not_a_file(args.run_dir or config.run_dir, "run directory")
     result = train(config, resume=not args.restart)
     metrics = result.metrics
     shown = {k: round(v, 3) for k, v in metrics.items() if k.startswith(("val/", "test/"))}
@@ -27,9 +32,17 @@ def _train(args) -> int:
     return 0
 
 
+def _check_not_a_file(path, what: str) -> None:
+    from separation.errors import UserError
+
+    if path is not None and Path(path).exists() and not Path(path).is_dir():
+        raise UserError(f"{path}: is a file; expected a {what} (a folder)")
+
+
 def _data_speech(args) -> int:
     from separation.data.speech_corpus import generate_speech_corpus
 
+    _check_not_a_file(args.root, "corpus folder")
     generate_speech_corpus(
         args.root,
         seed=args.seed,
@@ -44,6 +57,7 @@ def _data_speech(args) -> int:
 def _data_music(args) -> int:
     from separation.data.music_corpus import generate_music_corpus
 
+    _check_not_a_file(args.root, "corpus folder")
     generate_music_corpus(
         args.root, seed=args.seed, n_train=args.n_train, n_valid=args.n_valid, n_test=args.n_test,
         seconds=args.seconds, workers=args.workers, force=args.force, log=print,
@@ -109,25 +123,24 @@ def _add_chunk_options(command: argparse.ArgumentParser) -> None:
 
 
 def _grid(args) -> int:
-    from collections import Counter
-
-    from separation.grid.runner import format_table, run_local, study_dir_for
+    from separation.grid.runner import count_line, exit_status, format_table, run_local, study_dir_for
     from separation.grid.spec import load_spec
 
     spec = load_spec(args.spec)
+    _check_not_a_file(args.runs, "runs folder")
     study_dir = study_dir_for(spec, args.runs)
     if args.dry_run:
-        print(format_table(spec, study_dir))
+        print(format_table(spec, study_dir, args.claim_timeout))
         return 0
     if args.engine == "ray":
         from separation.grid.ray_engine import run_ray
 
-        result = run_ray(spec, args.runs, args.retry_failed, args.trials_per_gpu, args.cpus_per_trial, args.address, args.max_retries)
+        result = run_ray(spec, args.runs, args.retry_failed, args.trials_per_gpu, args.cpus_per_trial, args.address,
+                         args.max_retries, claim_timeout=args.claim_timeout)
     else:
-        result = run_local(spec, args.runs, args.retry_failed)
-    counts = Counter(result.values())
-    print(f"{spec.study}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) + f" ({study_dir})")
-    return 0
+        result = run_local(spec, args.runs, args.retry_failed, claim_timeout=args.claim_timeout)
+    print(f"{spec.study}: {count_line(result)} ({study_dir})")
+    return exit_status(result)
 
 
 def _report(args) -> int:
@@ -138,6 +151,16 @@ def _report(args) -> int:
     report = write_report(study_dir, out_dir, args.spec)
     print(f"{report} (tables and figures beside it)")
     return 0
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--address", help="ray: address of an existing cluster (default: start a local one)")
     grid.add_argument("--max-retries", type=int, default=0, help="ray: retries of a failed trial")
     grid.add_argument("--retry-failed", action="store_true", help="run trials that failed before again")
+    grid.add_argument("--claim-timeout", type=_positive_seconds, default=CLAIM_TIMEOUT, metavar="SECONDS",
+                      help="a trial claimed by a worker on another machine whose heartbeat is older than this is "
+                           f"taken over (default {CLAIM_TIMEOUT:.0f}; same machine: as soon as its process is gone)")
     grid.set_defaults(func=_grid)
 
     report = commands.add_parser("report", help="tables, figures and REPORT.md of a study folder (runs/<study> -> results/<study>)")
@@ -213,13 +239,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from separation.errors import USER_ERRORS
+    from separation.training.interrupt import TrainingInterrupted, handle_signals
 
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with handle_signals():
+            return args.func(args)
+    except TrainingInterrupted as interruption:
+        print(f"separation: {interruption}; rerun the same command to resume", file=sys.stderr)
+        return interruption.exit_code
     except USER_ERRORS as error:
-        print(f"separation: error: {error}", file=sys.stderr)
+        print(f"separation: error: {_one_line(error)}", file=sys.stderr)
         return 2
+    except OSError as error:
+        # A path the user gave that cannot be read or written: name it, no traceback.
+        if error.filename is None:
+            raise
+        print(f"separation: error: {error.filename}: {error.strerror or error}", file=sys.stderr)
+        return 2
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 if __name__ == "__main__":

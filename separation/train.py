@@ -26,7 +26,17 @@ from pytorch_lightning.loggers import TensorBoardLogger
 
 from separation.atomic import write_text_atomic
 from separation.config import Config, config_to_dict
+from separation.data.resumable import RestoreLoaderPosition
 from separation.training.callbacks import LrTracker, StepTimer, TargetTracker
+from separation.training.checkpoints import (
+    AtomicCheckpointIO,
+    RecordMetricsRows,
+    ResumePoint,
+    choose_resume_point,
+    set_aside_history,
+    trim_metrics_csv,
+)
+from separation.training.interrupt import StopAtSignal, raise_if_requested
 from separation.training.metrics_csv import MetricsCsvLogger
 
 # The run folder holds config.yaml before the first checkpoint, and a diverged step
@@ -65,6 +75,9 @@ class TrainResult:
     lr_reductions: int = 0
     final_lr: float | None = None
     skipped_steps: int = 0
+    # Where this sitting started: {"resumed_from": "last.ckpt" | "best.ckpt" | None, "global_step",
+    # "set_aside": corrupt checkpoints moved away, "superseded": old curves moved away}
+    resume: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -98,7 +111,10 @@ def build_trainer(config: Config, run_dir: Path, selection_metric: str, extra_ca
         instruments.lr,
         ModelCheckpoint(dirpath=run_dir, filename="best", monitor=selection_metric, mode="max", save_top_k=1, save_last=True,
                         enable_version_counter=False),
+        RecordMetricsRows(),
+        RestoreLoaderPosition(),
         *extra_callbacks,
+        StopAtSignal(run_dir),  # last: every other callback has seen the step it checkpoints
     ]
     loggers = [
         TensorBoardLogger(save_dir=str(run_dir), name="", version="", default_hp_metric=False),
@@ -125,9 +141,27 @@ def build_trainer(config: Config, run_dir: Path, selection_metric: str, extra_ca
         num_sanity_val_steps=0,
         callbacks=callbacks,
         logger=loggers,
-        plugins=plugins,
+        plugins=[*(plugins or []), AtomicCheckpointIO()],
     )
     return trainer, instruments
+
+
+def prepare_resume(run_dir: Path, resume: bool) -> ResumePoint:
+    """Pick the checkpoint this sitting continues from and make the run folder agree with it.
+
+    Corrupt checkpoints are moved aside; `metrics.csv` is cut back to what the chosen
+    checkpoint had seen; training from step 0 in a folder with history moves the old
+    curves into `superseded-<time>/` first.
+    """
+    start = choose_resume_point(run_dir) if resume else ResumePoint()
+    if start.path is not None:
+        if start.metrics_rows is not None:
+            trim_metrics_csv(run_dir / "metrics.csv", start.metrics_rows)
+    else:
+        superseded = set_aside_history(run_dir)
+        if superseded:
+            start.superseded = superseded
+    return start
 
 
 def train(config: Config, resume: bool = True, extra_callbacks=(), plugins=None, test: bool = True) -> TrainResult:
@@ -141,11 +175,13 @@ def train(config: Config, resume: bool = True, extra_callbacks=(), plugins=None,
     pl.seed_everything(config.seed, workers=True, verbose=False)
     system_class, datamodule = _task_parts(config)
     system = system_class(config)
+    start = prepare_resume(run_dir, resume)
     trainer, instruments = build_trainer(config, run_dir, system.selection_metric, extra_callbacks, plugins)
 
-    last = run_dir / "last.ckpt"
-    ckpt_path = str(last) if resume and last.exists() else None
-    trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path)
+    ckpt_path = str(start.path) if start.path else None
+    # Checked loadable with weights_only=True just now; Lightning must not unpickle anything either.
+    trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    raise_if_requested("after training, before the test")
 
     status = "completed"
     if system.divergence_reason:
@@ -170,6 +206,7 @@ def train(config: Config, resume: bool = True, extra_callbacks=(), plugins=None,
         lr_reductions=instruments.lr.reductions,
         final_lr=float(trainer.optimizers[0].param_groups[0]["lr"]) if trainer.optimizers else None,
         skipped_steps=system.skipped_steps,
+        resume=start.to_dict(),
     )
     write_text_atomic(run_dir / "summary.json", json.dumps(result.to_dict(), indent=2, default=str))
     return result

@@ -19,6 +19,7 @@ from separation.data.music_datasets import (
     find_music_tracks,
     target_definitions,
 )
+from separation.data.resumable import ResumableLoader
 from separation.data.speech_datasets import EpochSeededSampler
 
 # open-unmix's samples_per_track: the epoch size when train_items_per_epoch is not set.
@@ -61,13 +62,13 @@ class MusicDataModule(pl.LightningDataModule):
         if stage in (None, "test") and self.test_set is None:
             self.test_set = MusicEvalDataset(self._tracks("test"), targets, self._samples(c.test_seconds))
 
-    def _loader(self, dataset, **kwargs) -> DataLoader:
+    def _loader(self, dataset, loader=DataLoader, **kwargs) -> DataLoader:
         workers = self.config.num_workers
-        return DataLoader(dataset, num_workers=workers, persistent_workers=workers > 0, **kwargs)
+        return loader(dataset, num_workers=workers, persistent_workers=workers > 0, **kwargs)
 
     def train_dataloader(self) -> DataLoader:
         sampler = EpochSeededSampler(len(self.train_set.tracks), self.seed, shuffle=True, num_samples=len(self.train_set))
-        return self._loader(self.train_set, batch_size=self.config.batch_size, sampler=sampler, drop_last=True)
+        return self._loader(self.train_set, ResumableLoader, batch_size=self.config.batch_size, sampler=sampler, drop_last=True)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.valid_set, batch_size=1, shuffle=False)

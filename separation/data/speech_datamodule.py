@@ -12,6 +12,7 @@ import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
 from separation.config import DataConfig
+from separation.data.resumable import ResumableLoader
 from separation.data.speech_datasets import (
     DatasetError,
     DynamicMixingDataset,
@@ -73,14 +74,14 @@ class SpeechDataModule(pl.LightningDataModule):
             return len(self.train_set)
         return self.config.train_items_per_epoch or len(self.train_set)
 
-    def _loader(self, dataset, **kwargs) -> DataLoader:
+    def _loader(self, dataset, loader=DataLoader, **kwargs) -> DataLoader:
         workers = self.config.num_workers
-        return DataLoader(dataset, num_workers=workers, persistent_workers=workers > 0, **kwargs)
+        return loader(dataset, num_workers=workers, persistent_workers=workers > 0, **kwargs)
 
     def train_dataloader(self) -> DataLoader:
         per_epoch = self._train_sampler_length()
         sampler = EpochSeededSampler(len(self.train_set), self.seed, shuffle=True, num_samples=per_epoch)
-        return self._loader(self.train_set, batch_size=self.config.batch_size, sampler=sampler, drop_last=True)
+        return self._loader(self.train_set, ResumableLoader, batch_size=self.config.batch_size, sampler=sampler, drop_last=True)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.valid_set, batch_size=1, shuffle=False)

@@ -341,9 +341,14 @@ class EpochSeededSampler(Sampler):
         self.shuffle = shuffle
         self.num_samples = length if num_samples is None else num_samples
         self.epoch = 0
+        self._skip = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def skip_next(self, samples: int) -> None:
+        """Make the next iteration start `samples` into the epoch (resuming mid-epoch)."""
+        self._skip = max(0, int(samples))
 
     def __len__(self) -> int:
         return self.num_samples
@@ -356,4 +361,5 @@ class EpochSeededSampler(Sampler):
         else:
             order = np.arange(self.num_samples) % self.length
         seeds = rng.integers(0, 2**63 - 1, size=self.num_samples)
-        return iter([(int(i), int(s)) for i, s in zip(order, seeds)])
+        skip, self._skip = self._skip, 0
+        return iter([(int(i), int(s)) for i, s in zip(order, seeds)][skip:])

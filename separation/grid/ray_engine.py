@@ -5,6 +5,8 @@ writes the same directory the local engine would (so the runs folder must be
 on storage every node sees). A FIFO scheduler runs every trial to its budget:
 early-stopping schedulers such as ASHA would bias an optimizer comparison.
 `trials_per_gpu` packs K trials on each GPU through fractional GPU resources.
+Every Tune trial goes through the same trial claims as the local engine, so Ray
+runs and local workers can share one study folder.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from separation.grid.runner import check_writable, pending_trials, statuses, study_dir_for
+from separation.grid.claim import DEFAULT_TIMEOUT
+from separation.grid.runner import check_writable, pending_trials, run_one, statuses, study_dir_for
 from separation.grid.spec import GridSpec, load_spec
-from separation.grid.trial import clear_marker, run_trial
+from separation.grid.trial import clear_marker
 
 
 def _trainable(params: dict) -> None:
@@ -26,8 +29,10 @@ def _trainable(params: dict) -> None:
     study_dir = Path(params["study_dir"])
     # Each Tune trial is a single-process Lightning run, even inside a Slurm allocation.
     plugins = [LightningEnvironment()]
+    timeout = params.get("claim_timeout", DEFAULT_TIMEOUT)
     for attempt in range(params["max_retries"] + 1):
-        status = run_trial(trial, study_dir, packing=params["packing"], plugins=plugins, engine="ray")
+        status = run_one(trial, study_dir, params["retry_failed"], timeout, packing=params["packing"], plugins=plugins,
+                         engine="ray")
         if status != "failed" or attempt == params["max_retries"]:
             break
         clear_marker(study_dir / trial.id)
@@ -43,13 +48,14 @@ def run_ray(
     address: str | None = None,
     max_retries: int = 0,
     out=sys.stderr,
+    claim_timeout: float = DEFAULT_TIMEOUT,
 ) -> dict[str, str]:
     import ray
     from ray import tune
 
     study_dir = study_dir_for(spec, runs_root).resolve()
     check_writable(study_dir)
-    todo = pending_trials(spec, study_dir, retry_failed)
+    todo = pending_trials(spec, study_dir, retry_failed, claim_timeout)
     if todo:
         if not ray.is_initialized():
             ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -61,6 +67,8 @@ def run_ray(
             "study_dir": str(study_dir),
             "packing": trials_per_gpu if has_gpu else 1,
             "max_retries": max_retries,
+            "retry_failed": retry_failed,
+            "claim_timeout": claim_timeout,
         }
         print(f"[grid {spec.study}] ray: {len(todo)} trials, resources per trial {resources}", file=out, flush=True)
         tuner = tune.Tuner(
@@ -75,4 +83,4 @@ def run_ray(
             ),
         )
         tuner.fit()
-    return statuses(spec, study_dir)
+    return statuses(spec, study_dir, claim_timeout)

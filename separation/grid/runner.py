@@ -3,7 +3,13 @@
 The embedded engine runs trials one after another in this process (on the GPU
 when there is one); `separation.grid.ray_engine` runs the same trials through
 Ray Tune. Both call `run_trial`, so a trial directory looks the same whichever
-engine produced it.
+engine produced it, and both go through the trial claims: any number of local
+workers, Ray runs and machines sharing the runs folder can work on one study,
+each trial trained by exactly one of them.
+
+Exit status of `separation grid` (see `exit_status`): 0 when every planned trial
+ended as an outcome (completed, diverged, stopped at target) or is being trained by
+another live worker; 3 when any ended failed or was left interrupted.
 """
 
 from __future__ import annotations
@@ -17,7 +23,13 @@ from pathlib import Path
 
 from separation.errors import UserError
 from separation.grid.spec import GridSpec
-from separation.grid.trial import FINISHED, clear_marker, run_trial, trial_status
+from separation.grid.claim import DEFAULT_TIMEOUT, read_claim
+from separation.grid.trial import FINISHED, OUTCOMES, RUNNING, clear_marker, run_trial, trial_status
+from separation.training.interrupt import raise_if_requested
+
+# `separation grid` exits with this when a planned trial failed or was left interrupted.
+EXIT_TRIALS_FAILED = 3
+STATES = ("completed", "diverged", "stopped-at-target", "failed", RUNNING, "interrupted", "missing")
 
 
 def study_dir_for(spec: GridSpec, runs_root: str | Path) -> Path:
@@ -34,8 +46,20 @@ def check_writable(directory: Path) -> None:
         raise UserError(f"run directory '{directory}' is not writable ({error.strerror or error})") from None
 
 
-def statuses(spec: GridSpec, study_dir: Path) -> dict[str, str]:
-    return {trial.id: trial_status(study_dir / trial.id) for trial in spec.trials}
+def statuses(spec: GridSpec, study_dir: Path, claim_timeout: float = DEFAULT_TIMEOUT) -> dict[str, str]:
+    return {trial.id: trial_status(study_dir / trial.id, claim_timeout) for trial in spec.trials}
+
+
+def count_line(state: dict[str, str]) -> str:
+    """'4 trials: 3 completed, 1 failed' (every state that occurs, in a fixed order)."""
+    counts = Counter(state.values())
+    order = [s for s in STATES if counts.get(s)] + sorted(s for s in counts if s not in STATES)
+    return f"{len(state)} trials: " + ", ".join(f"{counts[s]} {s}" for s in order)
+
+
+def exit_status(state: dict[str, str]) -> int:
+    """0 when every trial is an outcome or running in another worker, else EXIT_TRIALS_FAILED."""
+    return 0 if all(s in OUTCOMES or s == RUNNING for s in state.values()) else EXIT_TRIALS_FAILED
 
 
 def _short(value) -> str:
@@ -44,26 +68,33 @@ def _short(value) -> str:
     return "-" if value is None else str(value)
 
 
-def format_table(spec: GridSpec, study_dir: Path) -> str:
-    """The dry-run table: one row per trial with its axis values and state, then the counts."""
-    state = statuses(spec, study_dir)
+def _claim_cell(trial_dir: Path, claim_timeout: float) -> str:
+    claim = read_claim(trial_dir, claim_timeout)
+    return "-" if claim is None else claim.describe()
+
+
+def format_table(spec: GridSpec, study_dir: Path, claim_timeout: float = DEFAULT_TIMEOUT) -> str:
+    """The dry-run table: one row per trial with its axis values, state and claim, then the counts."""
+    state = statuses(spec, study_dir, claim_timeout)
     keys: list[str] = []
     for trial in spec.trials:
         for key in trial.overrides:
             if key not in keys:
                 keys.append(key)
-    header = ["trial", *keys, "status"]
-    rows = [[t.id, *(_short(t.overrides.get(k)) for k in keys), state[t.id]] for t in spec.trials]
+    header = ["trial", *keys, "status", "claimed by"]
+    rows = [[t.id, *(_short(t.overrides.get(k)) for k in keys), state[t.id], _claim_cell(study_dir / t.id, claim_timeout)]
+            for t in spec.trials]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows]]
     counts = Counter(state.values())
-    summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("completed", "diverged", "failed", "stopped-at-target", "interrupted", "missing"))
+    summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in STATES)
     lines.append(f"{len(spec.trials)} trials in {study_dir}: {summary}")
     return "\n".join(lines)
 
 
-def _progress(spec: GridSpec, study_dir: Path, running: str | None, seconds_per_trial: float | None) -> str:
-    state = statuses(spec, study_dir)
+def _progress(spec: GridSpec, study_dir: Path, running: str | None, seconds_per_trial: float | None,
+              claim_timeout: float = DEFAULT_TIMEOUT) -> str:
+    state = statuses(spec, study_dir, claim_timeout)
     counts = Counter(state.values())
     finished = sum(counts[s] for s in FINISHED)
     left = len(spec.trials) - finished
@@ -71,37 +102,56 @@ def _progress(spec: GridSpec, study_dir: Path, running: str | None, seconds_per_
     now = f", running {running}" if running else ""
     return (
         f"[grid {spec.study}] {finished}/{len(spec.trials)} done: {counts['completed']} completed, "
-        f"{counts['diverged']} diverged, {counts['failed']} failed, {counts['stopped-at-target']} at target{now}{eta}"
+        f"{counts['diverged']} diverged, {counts['failed']} failed, {counts['stopped-at-target']} at target, "
+        f"{counts[RUNNING]} in other workers{now}{eta}"
     )
 
 
-def pending_trials(spec: GridSpec, study_dir: Path, retry_failed: bool = False):
-    """Trials still to run; failed ones only when asked (their marker is cleared then)."""
+def pending_trials(spec: GridSpec, study_dir: Path, retry_failed: bool = False, claim_timeout: float = DEFAULT_TIMEOUT):
+    """Trials still to run (not finished, not held by a live worker); failed ones only when asked."""
     todo = []
     for trial in spec.trials:
-        status = trial_status(study_dir / trial.id)
-        if status == "failed" and retry_failed:
-            clear_marker(study_dir / trial.id)
-            status = "interrupted"
-        if status not in FINISHED:
-            todo.append(trial)
+        status = trial_status(study_dir / trial.id, claim_timeout)
+        if status == RUNNING or (status in FINISHED and not (status == "failed" and retry_failed)):
+            continue
+        todo.append(trial)
     return todo
 
 
-def run_local(spec: GridSpec, runs_root: str | Path = "runs", retry_failed: bool = False, out=sys.stderr) -> dict[str, str]:
-    """Run every pending trial in this process, one after another; returns id -> status."""
+def run_one(trial, study_dir: Path, retry_failed: bool, claim_timeout: float = DEFAULT_TIMEOUT, **kwargs) -> str:
+    """`run_trial`, clearing a failed trial's marker first when asked to retry it."""
+    if retry_failed and trial_status(study_dir / trial.id, claim_timeout) == "failed":
+        clear_marker(study_dir / trial.id)
+    return run_trial(trial, study_dir, claim_timeout=claim_timeout, **kwargs)
+
+
+def run_local(spec: GridSpec, runs_root: str | Path = "runs", retry_failed: bool = False, out=sys.stderr,
+              claim_timeout: float = DEFAULT_TIMEOUT) -> dict[str, str]:
+    """Run every pending trial in this process, one after another; returns id -> status.
+
+    Trials another live worker holds are skipped; after a pass, the list is read again,
+    so a trial whose worker died meanwhile is taken over. Each trial is tried at most
+    once per call. Raises `TrainingInterrupted` on SIGINT/SIGTERM (the trial is saved).
+    """
     study_dir = study_dir_for(spec, runs_root)
     check_writable(study_dir)
-    todo = pending_trials(spec, study_dir, retry_failed)
     durations: list[float] = []
-    for trial in todo:
-        mean = sum(durations) / len(durations) if durations else None
-        print(_progress(spec, study_dir, trial.id, mean), file=out, flush=True)
-        started = time.time()
-        run_trial(trial, study_dir)
-        durations.append(time.time() - started)
-    print(_progress(spec, study_dir, None, None), file=out, flush=True)
-    return statuses(spec, study_dir)
+    tried: set[str] = set()
+    while True:
+        todo = [t for t in pending_trials(spec, study_dir, retry_failed, claim_timeout) if t.id not in tried]
+        if not todo:
+            break
+        for trial in todo:
+            raise_if_requested("before the next trial")
+            tried.add(trial.id)
+            mean = sum(durations) / len(durations) if durations else None
+            print(_progress(spec, study_dir, trial.id, mean, claim_timeout), file=out, flush=True)
+            started = time.time()
+            status = run_one(trial, study_dir, retry_failed, claim_timeout)
+            if status != RUNNING:
+                durations.append(time.time() - started)
+    print(_progress(spec, study_dir, None, None, claim_timeout), file=out, flush=True)
+    return statuses(spec, study_dir, claim_timeout)
 
 
 def default_runs_root() -> str:

@@ -5,6 +5,9 @@
 `summary.json` and, written last, the completion marker `DONE`. Only the marker
 makes a trial finished: a trial killed at any earlier point is resumed from its
 checkpoint next time, never mistaken for a finished one.
+
+A worker trains a trial only while it holds the trial's claim (`separation.grid.claim`),
+so several workers on one study folder train each trial once.
 """
 
 from __future__ import annotations
@@ -20,21 +23,31 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from separation.atomic import write_text_atomic
+from separation.grid.claim import DEFAULT_TIMEOUT, TrialClaim, read_claim, whoami
 from separation.grid.spec import Trial
+from separation.training.interrupt import TrainingInterrupted
 
 MARKER = "DONE"
 FINISHED = ("completed", "diverged", "failed", "stopped-at-target")
+# Finished trials whose status is a result of the study, not an error of the run.
+OUTCOMES = ("completed", "diverged", "stopped-at-target")
+# Status of a trial another live worker is training (see `run_trial`'s return value).
+RUNNING = "running"
 
 
-def trial_status(trial_dir: Path) -> str:
-    """completed | diverged | failed | stopped-at-target (finished), interrupted, or missing."""
+def trial_status(trial_dir: Path, claim_timeout: float = DEFAULT_TIMEOUT) -> str:
+    """completed | diverged | failed | stopped-at-target (finished), running (a live worker
+    holds its claim), interrupted, or missing."""
     marker = trial_dir / MARKER
     if marker.exists():
         try:
             return json.loads(marker.read_text())["status"]
-        except (ValueError, KeyError):
+        except (ValueError, KeyError, OSError):
             return "interrupted"  # a marker we cannot read is not trusted
-    return "interrupted" if trial_dir.exists() else "missing"
+    if not trial_dir.exists():
+        return "missing"
+    claim = read_claim(trial_dir, claim_timeout)
+    return RUNNING if claim is not None and claim.alive else "interrupted"
 
 
 def read_json(path: Path) -> dict:
@@ -85,10 +98,28 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def run_trial(trial: Trial, study_dir: Path, packing: int = 1, plugins=None, engine: str = "local") -> str:
-    """Train one trial (resuming if it was interrupted) and record its outcome; returns the status."""
+def run_trial(trial: Trial, study_dir: Path, packing: int = 1, plugins=None, engine: str = "local",
+              claim_timeout: float = DEFAULT_TIMEOUT) -> str:
+    """Train one trial (resuming if it was interrupted) and record its outcome; returns the status.
+
+    Returns `running` without touching the trial when another live worker holds it, and
+    the trial's status without training when it finished meanwhile. Raises
+    `TrainingInterrupted` (after recording the trial as `interrupted`) on SIGINT/SIGTERM.
+    """
     trial_dir = study_dir / trial.id
-    trial_dir.mkdir(parents=True, exist_ok=True)
+    claim = TrialClaim(trial_dir, timeout=claim_timeout)
+    if not claim.acquire():
+        return RUNNING
+    try:
+        status = trial_status(trial_dir, claim_timeout)
+        if status in FINISHED:  # finished by another worker between our listing and our claim
+            return status
+        return _run_claimed(trial, trial_dir, study_dir, claim, packing, plugins, engine)
+    finally:
+        claim.release()  # after DONE is written: no worker ever sees it unclaimed and unfinished
+
+
+def _run_claimed(trial: Trial, trial_dir: Path, study_dir: Path, claim: TrialClaim, packing, plugins, engine) -> str:
     config = dataclasses.replace(trial.config, run_dir=str(trial_dir))
     previous = read_json(trial_dir / "meta.json")
     meta = {
@@ -103,14 +134,25 @@ def run_trial(trial: Trial, study_dir: Path, packing: int = 1, plugins=None, eng
         "start": previous.get("start", _now()),
         "attempts": int(previous.get("attempts", 0)) + 1,
         "status": "running",
+        "worker": whoami(),
+        "takeovers": list(previous.get("takeovers", [])) + ([claim.takeover] if claim.takeover else []),
+        # One entry per sitting: where it resumed from and which corrupt checkpoints were set aside.
+        "sittings": list(previous.get("sittings", [])),
     }
-    write_text_atomic(trial_dir / "meta.json", json.dumps(meta, indent=2))
+    write_text_atomic(trial_dir / "meta.json", json.dumps(meta, indent=2, default=str))
     from separation.train import train  # Lightning loads only when a trial actually runs
 
     started = time.time()
     try:
         result = train(config, resume=True, plugins=plugins)
         meta.update(status=result.status, reason=result.reason, result=result.to_dict())
+        meta["sittings"].append(result.resume)
+    except TrainingInterrupted as interruption:
+        # Not finished: no DONE marker, so the next run resumes from the checkpoint it just saved.
+        meta.update(status="interrupted", reason=str(interruption), end=_now(),
+                    seconds_this_attempt=round(time.time() - started, 1))
+        write_text_atomic(trial_dir / "meta.json", json.dumps(meta, indent=2, default=str))
+        raise
     except Exception as error:  # one broken trial must not stop the grid
         (trial_dir / "error.log").write_text(traceback.format_exc())
         meta.update(status="failed", reason=f"{type(error).__name__}: {error}".splitlines()[0][:500])

@@ -25,6 +25,19 @@ class MetricsCsvLogger(Logger):
         super().__init__()
         self.path = Path(run_dir) / filename
         self._pending: list[tuple] = []
+        # Data rows already on disk (a resumed run appends after them).
+        self.rows_written = self._count_rows()
+
+    def _count_rows(self) -> int:
+        if not self.path.exists():
+            return 0
+        with open(self.path, newline="") as handle:
+            return max(0, sum(1 for _ in csv.reader(handle)) - 1)
+
+    @property
+    def rows_at_checkpoint(self) -> int:
+        """Rows the file will hold once the checkpoint being written now is flushed."""
+        return self.rows_written + len(self._pending)
 
     @property
     def name(self) -> str:
@@ -61,10 +74,15 @@ class MetricsCsvLogger(Logger):
             writer.writerows(self._pending)
             handle.flush()
             os.fsync(handle.fileno())
+        self.rows_written += len(self._pending)
         self._pending.clear()
 
     @rank_zero_only
     def after_save_checkpoint(self, checkpoint_callback) -> None:
+        self._flush()
+
+    def flush(self) -> None:
+        """Write what the checkpoint just saved has seen (for checkpoints saved outside ModelCheckpoint)."""
         self._flush()
 
     @rank_zero_only

@@ -1,0 +1,104 @@
+"""Ctrl-C and `kill` (SIGINT, SIGTERM) stop a run cleanly at the next step boundary.
+
+The first signal only sets a flag (`requested()`); `StopAtSignal`, a callback,
+sees it after the current training step, writes `last.ckpt` at that step and
+raises `TrainingInterrupted`, which the CLI turns into exit status 128 + signal
+(130 for SIGINT, 143 for SIGTERM). A second signal stops at once, as usual.
+Rerunning resumes from that checkpoint mid-epoch: the training loaders are
+resumable (`separation.data.resumable`), so the resumed run sees exactly the
+batches the uninterrupted one would have.
+
+Handlers are installed by the CLI (`handle_signals`), in the main thread only;
+library callers (tests, Ray workers) get the callback without the handlers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+from pathlib import Path
+
+from pytorch_lightning import Callback
+
+_requested: list[int] = []
+
+
+class TrainingInterrupted(Exception):
+    """A run stopped on a signal after saving its checkpoint; `signum` says which."""
+
+    def __init__(self, signum: int, detail: str = ""):
+        self.signum = signum
+        super().__init__(f"interrupted by {signal.Signals(signum).name}" + (f": {detail}" if detail else ""))
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+def requested() -> int | None:
+    """The signal asked for, if any."""
+    return _requested[0] if _requested else None
+
+
+def request(signum: int) -> None:
+    if not _requested:
+        _requested.append(signum)
+
+
+def clear() -> None:
+    _requested.clear()
+
+
+def _handler(signum, frame):
+    if _requested:  # second signal: the user does not want to wait
+        signal.signal(signum, signal.SIG_DFL)
+        raise KeyboardInterrupt
+    request(signum)
+    print(f"\n{signal.Signals(signum).name}: stopping after the current step and saving a checkpoint "
+          "(send it again to stop at once)", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def handle_signals():
+    """Install the SIGINT/SIGTERM handlers for the duration of a CLI command."""
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    clear()
+    for signum in previous:
+        signal.signal(signum, _handler)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def raise_if_requested(detail: str = "") -> None:
+    signum = requested()
+    if signum is not None:
+        raise TrainingInterrupted(signum, detail)
+
+
+class StopAtSignal(Callback):
+    """After each training step: if a signal came, save `last.ckpt` at this step and stop."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        signum = requested()
+        if signum is None:
+            return
+        # Lightning sends this step's scalars to the loggers only after this hook; send them
+        # now, as it would have, so the resumed run's metrics.csv has no hole at this step.
+        connector = getattr(trainer, "_logger_connector", None)
+        if connector is not None and hasattr(connector, "update_train_step_metrics"):
+            connector.on_batch_end()
+            connector.update_train_step_metrics()
+        path = self.run_dir / "last.ckpt"
+        trainer.save_checkpoint(path)
+        for logger in trainer.loggers:
+            flush = getattr(logger, "flush", None)
+            if callable(flush):
+                flush()
+        raise TrainingInterrupted(signum, f"checkpoint {path} at step {trainer.global_step}")
