@@ -33,6 +33,8 @@ from separation.training.checkpoints import (
     RecordMetricsRows,
     ResumePoint,
     choose_resume_point,
+    drop_previous_test_rows,
+    restore_metrics_rows,
     set_aside_history,
     trim_metrics_csv,
 )
@@ -156,7 +158,7 @@ def prepare_resume(run_dir: Path, resume: bool) -> ResumePoint:
     start = choose_resume_point(run_dir) if resume else ResumePoint()
     if start.path is not None:
         if start.metrics_rows is not None:
-            trim_metrics_csv(run_dir / "metrics.csv", start.metrics_rows)
+            start.trimmed_rows = trim_metrics_csv(run_dir / "metrics.csv", start.metrics_rows)
     else:
         superseded = set_aside_history(run_dir)
         if superseded:
@@ -181,6 +183,8 @@ def train(config: Config, resume: bool = True, extra_callbacks=(), plugins=None,
     ckpt_path = str(start.path) if start.path else None
     # Checked loadable with weights_only=True just now; Lightning must not unpickle anything either.
     trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    if start.trimmed_rows and trainer.global_step == start.global_step:
+        restore_metrics_rows(run_dir / "metrics.csv", start.trimmed_rows)
     raise_if_requested("after training, before the test")
 
     status = "completed"
@@ -190,6 +194,7 @@ def train(config: Config, resume: bool = True, extra_callbacks=(), plugins=None,
         status = "stopped-at-target"
     metrics = _scalar_metrics(trainer.callback_metrics)
     if test and status != "diverged":
+        drop_previous_test_rows(run_dir / "metrics.csv")
         test_metrics = trainer.test(system, datamodule=datamodule, verbose=False)
         if test_metrics:
             metrics.update(_scalar_metrics(test_metrics[0]))

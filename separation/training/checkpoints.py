@@ -72,6 +72,7 @@ class ResumePoint:
     metrics_rows: int | None = None  # metrics.csv data rows the checkpoint had seen
     set_aside: list[str] = field(default_factory=list)  # corrupt files moved away, by their new names
     superseded: str | None = None  # folder the old curves went to when training starts again from step 0
+    trimmed_rows: list = field(default_factory=list, repr=False)  # metrics.csv rows cut back (not recorded)
 
     def to_dict(self) -> dict:
         return {
@@ -105,17 +106,52 @@ def choose_resume_point(run_dir: Path) -> ResumePoint:
     return point
 
 
-def trim_metrics_csv(path: Path, keep_rows: int) -> None:
-    """Keep the header and the first `keep_rows` rows of a metrics.csv (rewritten atomically)."""
+def trim_metrics_csv(path: Path, keep_rows: int) -> list[list[str]]:
+    """Keep the header and the first `keep_rows` rows of a metrics.csv (rewritten atomically);
+    returns the rows cut off."""
+    if not path.exists():
+        return []
+    with open(path, newline="") as handle:
+        rows = list(csv.reader(handle))
+    if len(rows) <= keep_rows + 1:
+        return []
+    _write_rows(path, rows[: keep_rows + 1])
+    return rows[keep_rows + 1:]
+
+
+def restore_metrics_rows(path: Path, rows: list[list[str]]) -> None:
+    """Put back rows `trim_metrics_csv` cut when the resumed run logged nothing after all
+    (it resumed at the end of training, so nothing it cut is logged again)."""
+    if not rows:
+        return
+    with open(path, newline="") as handle:
+        current = list(csv.reader(handle))
+    _write_rows(path, current + rows)
+
+
+TEST_PREFIXES = ("test/", "hp/test_")
+
+
+def drop_previous_test_rows(path: Path) -> None:
+    """Before the test pass runs again on a resumed run: remove the rows an earlier test pass
+    logged (from its first test metric to its last), so metrics.csv holds one test pass."""
     if not path.exists():
         return
     with open(path, newline="") as handle:
         rows = list(csv.reader(handle))
-    if len(rows) <= keep_rows + 1:
-        return
+    marks = [i for i, row in enumerate(rows[1:], start=1) if len(row) > 1 and row[1].startswith(TEST_PREFIXES)]
+    if marks:
+        end = marks[-1] + 1
+        # Lightning adds an `epoch` row to each logging call, after its metrics.
+        while end < len(rows) and len(rows[end]) > 1 and rows[end][1] == "epoch" and rows[end][0] == rows[marks[-1]][0]:
+            end += 1
+        _write_rows(path, rows[: marks[0]] + rows[end:])
+
+
+def _write_rows(path: Path, rows: list[list[str]]) -> None:
     temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
     with open(temporary, "w", newline="") as handle:
-        csv.writer(handle).writerows(rows[: keep_rows + 1])
+        csv.writer(handle).writerows(rows)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
