@@ -22,7 +22,6 @@ def _train(args) -> int:
     config = load_config(args.config, parse_set_arguments(args.set))
     if args.run_dir:
         config.run_dir = args.run_dir
-    _check_not_a_file(args.run_dir or config.run_dir, "run directory")
     result = train(config, resume=not args.restart)
     metrics = result.metrics
     shown = {k: round(v, 3) for k, v in metrics.items() if k.startswith(("val/", "test/"))}

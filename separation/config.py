@@ -294,23 +294,30 @@ def parse_set_arguments(items: list[str]) -> dict[str, Any]:
         if "=" not in item:
             raise ConfigError(f"--set expects key=value, got '{item}'")
         key, raw = item.split("=", 1)
-        overrides[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+        try:
+            overrides[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {item}: the value of '{key.strip()}' is not a YAML scalar, list or mapping") from None
     return overrides
 
 
 def read_yaml(path: str | Path) -> dict:
     """Read a YAML mapping, with one-line errors naming the file."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder; expected a YAML file")
     if not path.is_file():
         raise ConfigError(f"{path}: no such file")
     try:
         data = yaml.safe_load(path.read_text())
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file; expected YAML") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
         raise ConfigError(f"{path}: malformed YAML{where}: {getattr(error, 'problem', error)}") from None
     if data is None:
-        data = {}
+        raise ConfigError(f"{path}: empty; expected a YAML mapping")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return data

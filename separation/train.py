@@ -27,6 +27,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from separation.atomic import write_text_atomic
 from separation.config import Config, config_to_dict
 from separation.data.resumable import RestoreLoaderPosition
+from separation.errors import UserError
 from separation.training.callbacks import LrTracker, StepTimer, TargetTracker
 from separation.training.checkpoints import (
     AtomicCheckpointIO,
@@ -168,6 +169,11 @@ def prepare_resume(run_dir: Path, resume: bool) -> ResumePoint:
 
 def train(config: Config, resume: bool = True, extra_callbacks=(), plugins=None, test: bool = True) -> TrainResult:
     run_dir = Path(config.run_dir)
+    system_class, datamodule = _task_parts(config)
+    # Bad data folders fail here, before the run folder is created (Lightning's own setup call is then a no-op).
+    datamodule.setup("fit")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"{run_dir}: is a file; expected a run directory (a folder)")
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False))
     if config.trainer.deterministic and torch.cuda.is_available():
@@ -175,7 +181,6 @@ def train(config: Config, resume: bool = True, extra_callbacks=(), plugins=None,
 
     # Seed before anything random is built: the model's initial weights follow the seed.
     pl.seed_everything(config.seed, workers=True, verbose=False)
-    system_class, datamodule = _task_parts(config)
     system = system_class(config)
     start = prepare_resume(run_dir, resume)
     trainer, instruments = build_trainer(config, run_dir, system.selection_metric, extra_callbacks, plugins)

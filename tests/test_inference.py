@@ -225,7 +225,7 @@ def test_bad_checkpoints_give_one_line_naming_the_file(tmp_path):
     torch.save([1, 2], listed)
     cases = {
         tmp_path / "missing.ckpt": "no such checkpoint",
-        garbage: "not a readable checkpoint",
+        garbage: "not a weights-only checkpoint of this suite",
         no_spec: "no 'model_spec.name'",
         wrong_weights: "weights do not fit",
         listed: "holds a list",

@@ -52,15 +52,38 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+NOT_OURS = "not a weights-only checkpoint of this suite"
+# What a task's inference calls on its model beyond forward (music: the STFT-mask `separate`).
+TASK_MODEL_METHODS = {"music": "separate"}
+
+
+def _why_unreadable(path: Path, error: BaseException) -> str:
+    """Our words for a failed weights-only load. PyTorch's own message advises loading with
+    weights_only=False, which would run whatever code a stranger's file holds: never repeat it."""
+    try:
+        with open(path, "rb") as handle:
+            zipped = handle.read(4) == b"PK\x03\x04"  # torch.save's archive format
+    except OSError as os_error:
+        return f"cannot be read: {os_error.strerror or os_error}"
+    text = str(error)
+    if zipped and "Weights only load failed" in text:
+        return "it holds pickled Python objects, which could run code when loaded, so it was not loaded"
+    if zipped:
+        return "the archive is truncated or damaged"
+    return "unrecognised contents: not a file written by torch.save"
+
+
 def _read(path: Path) -> dict:
-    if not path.is_file():
+    if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: is a folder; expected a checkpoint file (best.ckpt, last.ckpt)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # a corrupt file surfaces as any of KeyError, EOFError, RuntimeError, UnpicklingError
-        raise CheckpointError(f"{path}: not a readable checkpoint ({_first_line(error)})") from None
+        raise CheckpointError(f"{path}: {NOT_OURS} ({_why_unreadable(path, error)})") from None
     if not isinstance(state, dict):
-        raise CheckpointError(f"{path}: not a training checkpoint (holds a {type(state).__name__}, expected a dict)")
+        raise CheckpointError(f"{path}: {NOT_OURS} (holds a {type(state).__name__}, expected a dict)")
     return state
 
 
@@ -69,7 +92,7 @@ def _required(path: Path, state: dict, dotted: str, kind: type) -> Any:
     node: Any = state
     for key in dotted.split("."):
         if not isinstance(node, dict) or key not in node:
-            raise CheckpointError(f"{path}: no '{dotted}' (not a checkpoint written by `separation train`)")
+            raise CheckpointError(f"{path}: {NOT_OURS} (no '{dotted}'; written by `separation train`?)")
         node = node[key]
     if not isinstance(node, kind):
         raise CheckpointError(f"{path}: '{dotted}' must be a {kind.__name__}, got {type(node).__name__}")
@@ -98,6 +121,9 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Loa
         model = build_model(name, args)
     except (KeyError, TypeError, ValueError) as error:  # ConfigError is a ValueError
         raise CheckpointError(f"{path}: cannot rebuild model '{name}' ({_first_line(error)})") from None
+    needed = TASK_MODEL_METHODS.get(task)
+    if needed and not callable(getattr(model, needed, None)):
+        raise CheckpointError(f"{path}: model '{name}' cannot serve task '{task}' (it has no '{needed}' method)")
     own = {key[len(WEIGHTS_PREFIX):]: value for key, value in weights.items() if key.startswith(WEIGHTS_PREFIX)}
     try:
         model.load_state_dict(own)

@@ -1,0 +1,161 @@
+"""Every subcommand, driven with bad arguments: a non-zero exit, no traceback, one line naming
+the input, and nothing half-written."""
+
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from conftest import tiny_speech_config
+from separation.cli import main
+from separation.config import Config, ModelConfig, config_to_dict
+from separation.data.audio import write_wav
+from separation.models.svoice import SVoice
+
+TINY_SVOICE = {"n_src": 2, "enc_dim": 16, "kernel_size": 4, "hidden_size": 8, "num_repeats": 1}
+
+
+class Evil:
+    """Unpickling this would run code: a checkpoint holding it must be refused unread."""
+
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+def _checkpoint(path: Path, task: str = "speech", data_root: str = "data/speech") -> Path:
+    config = config_to_dict(Config(task=task, model=ModelConfig(name="svoice", args=TINY_SVOICE)))
+    config["data"]["root"] = data_root
+    model = SVoice(**TINY_SVOICE)
+    torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
+                "model_spec": {"name": "svoice", "args": TINY_SVOICE}, "config": config}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, speech_corpus):
+    """The files the bad-argument table points at."""
+    root = tmp_path_factory.mktemp("inputs")
+    (root / "folder").mkdir()
+    (root / "empty_folder").mkdir()
+    (root / "empty.yaml").write_text("")
+    (root / "garbage.yaml").write_bytes(b"{: [\x00\xff")
+    (root / "list.yaml").write_text("- 1\n- 2\n")
+    (root / "a_file").write_text("not a folder\n")
+    os.symlink(root / "nowhere", root / "dangling.yaml")
+    good = tiny_speech_config(speech_corpus, root / "never_written")
+    (root / "good.yaml").write_text(yaml.safe_dump(config_to_dict(good)))
+    (root / "spec_missing_base.yaml").write_text(yaml.safe_dump({"study": "s", "base": "no_base.yaml", "axes": {"seed": [0]}}))
+    (root / "spec_unknown_key.yaml").write_text(yaml.safe_dump({"study": "s", "base": "good.yaml", "axez": {}}))
+    (root / "spec.yaml").write_text(yaml.safe_dump({"study": "s", "base": "good.yaml", "axes": {"seed": [0]}}))
+    (root / "random.ckpt").write_bytes(os.urandom(4096))
+    torch.save({"payload": Evil()}, root / "pickle.ckpt")  # torch.save pickles it
+    (root / "plain_pickle.ckpt").write_bytes(pickle.dumps({"state_dict": Evil()}))
+    good_ckpt = _checkpoint(root / "good.ckpt", data_root=str(speech_corpus))
+    torch.save([1, 2, 3], root / "list.ckpt")
+    _checkpoint(root / "music_task.ckpt", task="music", data_root=str(speech_corpus))
+    write_wav(root / "in.wav", torch.randn(4000).numpy() * 0.1, 8000)
+    (root / "not_audio.wav").write_text("RIFF? no\n")
+    assert good_ckpt.exists()
+    return root
+
+
+# (arguments with {i} for the inputs folder, what the error line must name, paths that must not appear)
+BAD_ARGUMENTS = [
+    # train
+    ("train {i}/missing.yaml", "missing.yaml", []),
+    ("train {i}/empty.yaml", "empty.yaml", []),
+    ("train {i}/folder", "folder", []),
+    ("train {i}/garbage.yaml", "garbage.yaml", []),
+    ("train {i}/list.yaml", "list.yaml", []),
+    ("train {i}/dangling.yaml", "dangling.yaml", []),
+    ("train {i}/good.yaml --set optimizer.lr=abc", "optimizer.lr", ["never_written"]),
+    ("train {i}/good.yaml --set trainer.max_epochs=1.5", "trainer.max_epochs", ["never_written"]),
+    ("train {i}/good.yaml --set optimizer", "optimizer", ["never_written"]),
+    ("train {i}/good.yaml --set optimizer.name=nosuch", "optimizer.name", ["never_written"]),
+    ("train {i}/good.yaml --set nosuch.key=1", "nosuch", ["never_written"]),
+    ("train {i}/good.yaml --set data.root={i}/no_corpus", "no_corpus", ["never_written"]),
+    ("train {i}/good.yaml --set data.root={i}/a_file", "a_file", ["never_written"]),
+    ("train {i}/good.yaml --run-dir {i}/a_file", "a_file", []),
+    # grid
+    ("grid {i}/missing.yaml", "missing.yaml", []),
+    ("grid {i}/folder", "folder", []),
+    ("grid {i}/empty.yaml", "empty.yaml", []),
+    ("grid {i}/spec_missing_base.yaml", "no_base.yaml", []),
+    ("grid {i}/spec_unknown_key.yaml", "axez", []),
+    ("grid {i}/spec.yaml --runs {i}/a_file", "a_file", []),
+    ("grid {i}/spec.yaml --runs {i}/runs --claim-timeout soon", "soon", ["runs"]),
+    ("grid {i}/spec.yaml --runs {i}/runs --claim-timeout -5", "-5", ["runs"]),
+    # report
+    ("report {i}/no_study -o {i}/report_out", "no_study", ["report_out"]),
+    ("report {i}/a_file -o {i}/report_out", "a_file", ["report_out"]),
+    ("report {i}/empty_folder -o {i}/report_out", "empty_folder", ["report_out"]),
+    ("report {i}/empty_folder --spec {i}/missing.yaml -o {i}/report_out", "missing.yaml", ["report_out"]),
+    # separate
+    ("separate {i}/random.ckpt {i}/in.wav -o {i}/sep_out", "random.ckpt", ["sep_out"]),
+    ("separate {i}/pickle.ckpt {i}/in.wav -o {i}/sep_out", "pickle.ckpt", ["sep_out", "pwned"]),
+    ("separate {i}/plain_pickle.ckpt {i}/in.wav -o {i}/sep_out", "plain_pickle.ckpt", ["sep_out", "pwned"]),
+    ("separate {i}/list.ckpt {i}/in.wav -o {i}/sep_out", "list.ckpt", ["sep_out"]),
+    ("separate {i}/folder {i}/in.wav -o {i}/sep_out", "folder", ["sep_out"]),
+    ("separate {i}/good.ckpt {i}/missing.wav -o {i}/sep_out", "missing.wav", ["sep_out"]),
+    ("separate {i}/good.ckpt {i}/not_audio.wav -o {i}/sep_out", "not_audio.wav", ["sep_out"]),
+    ("separate {i}/good.ckpt {i}/in.wav -o {i}/a_file", "a_file", []),
+    ("separate {i}/good.ckpt {i}/in.wav -o {i}/sep_out --chunk-seconds -1", "chunk", ["sep_out"]),
+    # evaluate
+    ("evaluate {i}/missing.ckpt -o {i}/eval_out", "missing.ckpt", ["eval_out"]),
+    ("evaluate {i}/random.ckpt -o {i}/eval_out", "random.ckpt", ["eval_out"]),
+    ("evaluate {i}/pickle.ckpt -o {i}/eval_out", "pickle.ckpt", ["eval_out", "pwned"]),
+    ("evaluate {i}/good.ckpt --data {i}/no_corpus -o {i}/eval_out", "no_corpus", ["eval_out"]),
+    ("evaluate {i}/good.ckpt --data {i}/a_file -o {i}/eval_out", "a_file", ["eval_out"]),
+    ("evaluate {i}/good.ckpt --split nosuch -o {i}/eval_out", "nosuch", ["eval_out"]),
+    ("evaluate {i}/music_task.ckpt -o {i}/eval_out", "music_task.ckpt", ["eval_out"]),
+    ("evaluate {i}/good.ckpt --max-items many -o {i}/eval_out", "many", ["eval_out"]),
+    # data
+    ("data speech {i}/a_file", "a_file", []),
+    ("data music {i}/a_file", "a_file", []),
+    ("data speech {i}/speech_out --n-train lots", "lots", ["speech_out"]),
+]
+
+
+def _run(argv: list[str], capsys) -> tuple[int, str]:
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # argparse
+        code = exit_.code
+    captured = capsys.readouterr()
+    return code, captured.err
+
+
+@pytest.mark.parametrize("command, names, never", BAD_ARGUMENTS, ids=[row[0].replace("{i}/", "") for row in BAD_ARGUMENTS])
+def test_bad_arguments_fail_in_one_line(command, names, never, inputs, capsys, monkeypatch):
+    monkeypatch.chdir(inputs)  # "pwned" would land here
+    before = {p.name: p.lstat().st_mtime_ns for p in inputs.iterdir()}
+    code, err = _run(command.format(i=inputs).split(), capsys)
+    assert code not in (0, None), err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    error_line = lines[-1]  # argparse prints its usage line first
+    assert error_line.startswith(("separation: error:", "separation ", "usage:")) and names in error_line, err
+    assert len([line for line in lines if "error:" in line]) == 1, err
+    assert "weights_only=False" not in err and "weights_only" not in err
+    for name in never:
+        assert not (inputs / name).exists(), f"{name} was written"
+    # Inputs are left as they were (e.g. a file given as a corpus folder is not replaced).
+    assert {p.name: p.lstat().st_mtime_ns for p in inputs.iterdir() if p.name in before} == before
+
+
+def test_the_table_is_wide():
+    assert len(BAD_ARGUMENTS) >= 25
+    assert {row[0].split()[0] for row in BAD_ARGUMENTS} == {"train", "grid", "report", "separate", "evaluate", "data"}
+
+
+def test_a_real_process_gives_the_same_single_line(inputs):
+    done = subprocess.run([sys.executable, "-m", "separation", "evaluate", str(inputs / "pickle.ckpt")],
+                          capture_output=True, text=True, cwd=inputs)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
+    assert "not a weights-only checkpoint of this suite" in done.stderr and not (inputs / "pwned").exists()
