@@ -83,34 +83,12 @@ def _separate(args) -> int:
 def _evaluate(args) -> int:
     from separation.errors import UserError
     from separation.inference.checkpoint import load_checkpoint
+    from separation.tasks import TASKS
 
     loaded = load_checkpoint(args.checkpoint)
-    if loaded.task == "music":
-        return _evaluate_music(loaded, args)
-    if loaded.task != "speech":
-        raise UserError(f"{loaded.path}: no evaluation for task '{loaded.task}'")
-    from separation.evaluation.speech import evaluate_speech_checkpoint
-
-    summary, out_dir = evaluate_speech_checkpoint(
-        loaded, args.data, args.split, args.output, args.max_items, args.examples,
-        args.device, args.chunk_seconds, args.overlap, args.batch_size,
-    )
-    means = {name: summary["metrics"][name]["mean"] for name in ("si_snr", "si_snri", "sdr", "sdri")}
-    shown = ", ".join(f"{name} {'n/a' if mean is None else f'{mean:.2f}'}" for name, mean in means.items())
-    print(f"{summary['items']} utterances of {summary['data']['split']}, means in dB: {shown} ({out_dir})")
-    return 0
-
-
-def _evaluate_music(loaded, args) -> int:
-    from separation.evaluation.music import evaluate_checkpoint
-
-    data = loaded.config["data"]
-    result = evaluate_checkpoint(
-        loaded.path, args.data or data["root"], args.split or "test", data.get("is_wav", True) and not args.stem_mp4,
-        args.seconds, args.output, args.device or "cpu",
-    )
-    for stem, scores in result["aggregate"].items():
-        print(f"{stem}: " + ", ".join(f"{m} {v:.2f}" for m, v in scores.items()))
+    if loaded.task not in TASKS:
+        raise UserError(f"{loaded.path}: no evaluation for task '{loaded.task}'; known: {', '.join(TASKS)}")
+    print(TASKS[loaded.task].evaluate(loaded, args))
     return 0
 
 

@@ -172,7 +172,6 @@ class Config:
     targets: dict[str, list[float]] = field(default_factory=dict)
 
 
-TASKS = ("speech", "music")
 LAYOUTS = ("librimix", "wsj0mix")
 PRECISIONS = ("32", "bf16-mixed", "16-mixed")
 CLIPPING_MODES = ("none", "norm", "value")
@@ -239,9 +238,11 @@ def config_from_dict(data: dict) -> Config:
     """Build and validate a Config from nested plain data."""
     if not isinstance(data, dict):
         raise ConfigError("config must be a mapping of sections (model, data, optimizer, ...)")
+    from separation.tasks import TASKS
+
     task = data.get("task", Config.task)
     _choice("task", task, TASKS)
-    data_section = {"speech": DataConfig, "music": MusicDataConfig}[task]
+    data_section = TASKS[task].data_config()
     config = _from_dict(Config, data, hints={"data": data_section})
     if "data" not in data:
         config.data = data_section()
@@ -351,19 +352,16 @@ def _positive(key: str, value: float | None, allow_none: bool = False) -> None:
 def validate(config: Config) -> None:
     """Check every choice against its registry and every size against its range."""
     from separation import models, optim
+    from separation.tasks import TASKS
 
     _choice("task", config.task, TASKS)
     _choice("model.name", config.model.name, models.MODELS)
     models.check_model_args(config.model.name, config.model.args, key="model.args")
-
-    if config.task == "music":
-        _validate_music(config, models)
-    else:
-        _validate_speech_data(config)
+    TASKS[config.task].validate(config, models)
     _validate_training(config, optim)
 
 
-def _validate_music(config: Config, models) -> None:
+def validate_music_section(config: Config, models) -> None:
     if not isinstance(config.data, MusicDataConfig):
         raise ConfigError("config section 'data' must be a music data section for task 'music'")
     validate_music_data(config.data, key="data")
@@ -381,7 +379,7 @@ def _validate_music(config: Config, models) -> None:
             raise ConfigError(f"config key 'model.args.stems' is {names} but 'data.stems' is {config.data.stems}")
 
 
-def _validate_speech_data(config: Config) -> None:
+def validate_speech_section(config: Config) -> None:
     if not isinstance(config.data, DataConfig):
         raise ConfigError(f"config section 'data' must be a speech data section for task '{config.task}'")
     data = config.data

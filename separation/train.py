@@ -28,6 +28,7 @@ from separation.atomic import write_text_atomic
 from separation.config import Config, config_to_dict
 from separation.data.resumable import RestoreLoaderPosition
 from separation.errors import UserError
+from separation.tasks import get_task
 from separation.training.callbacks import LrTracker, StepTimer, TargetTracker
 from separation.training.checkpoints import (
     AtomicCheckpointIO,
@@ -46,21 +47,6 @@ from separation.training.metrics_csv import MetricsCsvLogger
 # returns no loss on purpose: both are expected, so Lightning's warnings are noise.
 warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
 warnings.filterwarnings("ignore", message=r"`training_step` returned `None`")
-
-
-# Config value -> (LightningModule class, DataModule factory). One entry per task.
-def _task_parts(config: Config):
-    if config.task == "speech":
-        from separation.data.speech_datamodule import SpeechDataModule
-        from separation.systems.speech import SpeechSeparationSystem
-
-        return SpeechSeparationSystem, SpeechDataModule(config.data, seed=config.seed)
-    if config.task == "music":
-        from separation.data.music_datamodule import MusicDataModule
-        from separation.systems.music import MusicSeparationSystem
-
-        return MusicSeparationSystem, MusicDataModule(config.data, seed=config.seed)
-    raise ValueError(f"unknown task '{config.task}'")
 
 
 @dataclass
@@ -169,7 +155,7 @@ def prepare_resume(run_dir: Path, resume: bool) -> ResumePoint:
 
 def train(config: Config, resume: bool = True, extra_callbacks=(), plugins=None, test: bool = True) -> TrainResult:
     run_dir = Path(config.run_dir)
-    system_class, datamodule = _task_parts(config)
+    system_class, datamodule = get_task(config.task).parts(config)
     # Bad data folders fail here, before the run folder is created (Lightning's own setup call is then a no-op).
     datamodule.setup("fit")
     if run_dir.exists() and not run_dir.is_dir():

@@ -186,7 +186,7 @@ def test_museval_report(music_corpus, tmp_path):
 
 # ---------------------------------------------------------------------------
 # Needs the lead's wiring: task "music" in separation.config, "unet" in
-# separation.models, the music branch of separation.train._task_parts.
+# separation.models, the music entry of separation.tasks.TASKS.
 
 
 def test_one_epoch_through_the_grid_runner(music_corpus, tmp_path):

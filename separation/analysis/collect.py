@@ -27,20 +27,10 @@ from separation.config import ConfigError, config_to_dict, flatten
 from separation.errors import UserError
 from separation.grid.spec import GridSpec, load_spec
 from separation.grid.trial import read_json, trial_status
+from separation.tasks import TASKS, Headline
 from separation.training.metrics_csv import COLUMNS
 
 
-@dataclass(frozen=True)
-class Headline:
-    val: str  # selection metric (validation split)
-    test: str  # reported metric (held-out test split)
-    name: str  # for humans, in dB
-
-
-HEADLINES = {
-    "speech": Headline("val/si_snri", "test/si_snri", "SI-SNRi"),
-    "music": Headline("val/sdr", "test/sdr", "SDR"),
-}
 OK = ("completed", "stopped-at-target")  # final metrics mean something
 OUTCOMES = (*OK, "diverged")  # what the optimizer did; failed/interrupted/missing say nothing about it
 FACTORS = ("optimizer", "lr", "scheduler", "clipping")
@@ -303,9 +293,9 @@ def collect_study(study_dir: str | Path, spec_path: str | Path | None = None) ->
     if len(tasks) > 1:
         raise UserError(f"{study_dir}: trials of several tasks ({', '.join(tasks)}); a study compares one task")
     task = next(iter(tasks))
-    if task not in HEADLINES:
-        raise ConfigError(f"{study_dir}: task '{task}' has no headline metric; known: {', '.join(HEADLINES)}")
-    headline = HEADLINES[task]
+    if task not in TASKS:
+        raise ConfigError(f"{study_dir}: task '{task}' is unknown; known: {', '.join(TASKS)}")
+    headline = TASKS[task].headline
     targets = _target_keys(configs)
 
     others = _other_axes([axes for _, _, axes, _, _ in entries])

@@ -27,6 +27,7 @@ from separation.analysis.collect import OK, OUTCOMES, Study, collect_study
 from separation.analysis.figures import draw_all
 from separation.analysis.findings import claims, describe, hue_comparisons, report_column
 from separation.analysis.stats import LEVEL, MIN_SEEDS, RESAMPLES, median_iqr
+from separation.tasks import get_task
 
 DATA_KEYS = (
     "root", "layout", "n_src", "stems", "sample_rate", "segment_seconds", "batch_size",
@@ -79,11 +80,7 @@ def parameter_count(config: dict) -> int:
     from separation.models import build_model
 
     resolved = config_from_dict(config)
-    if resolved.task == "music":
-        from separation.systems.music import music_model_args as model_args
-    else:
-        from separation.systems.speech import speech_model_args as model_args
-    model = build_model(resolved.model.name, model_args(resolved))
+    model = build_model(resolved.model.name, get_task(resolved.task).model_args(resolved))
     return sum(p.numel() for p in model.parameters())
 
 
@@ -168,7 +165,7 @@ def _setup(study: Study) -> str:
     configs = list(study.configs.values())
     first = configs[0]
     lines = ["## Setup", ""]
-    lines.append(f"- Task: {study.task}; selection metric `{study.headline.val}`, reported metric `{study.headline.test}` (dB, higher is better).")
+    lines.append(f"- Task: {study.task} ({get_task(study.task).description}); selection metric `{study.headline.val}`, reported metric `{study.headline.test}` (dB, higher is better).")
     models = {}
     for config in configs:
         models.setdefault(repr((config["model"], config.get("data"))), config)

@@ -174,3 +174,14 @@ def evaluate_checkpoint(
     dataset = MusicEvalDataset(tracks, target_definitions(root, stems), excerpt)
     out_dir = Path(out_dir) if out_dir is not None else Path(checkpoint).parent / f"bsseval_{role}"
     return evaluate_music(separator.separate, stems, dataset, out_dir, log=log)
+
+
+def evaluate_from_cli(loaded, args) -> str:
+    """`separation evaluate` on a music checkpoint; returns the lines it prints (one per stem)."""
+    data = loaded.config["data"]
+    result = evaluate_checkpoint(
+        loaded.path, args.data or data["root"], args.split or "test", data.get("is_wav", True) and not args.stem_mp4,
+        args.seconds, args.output, args.device or "cpu",
+    )
+    return "\n".join(f"{stem}: " + ", ".join(f"{m} {v:.2f}" for m, v in scores.items())
+                     for stem, scores in result["aggregate"].items())

@@ -211,3 +211,14 @@ def evaluate_speech_checkpoint(
     }
     dataset = SpeechMixtureDataset(items, data["sample_rate"])
     return evaluate_speech(separator, dataset, out_dir, examples, details, log), out_dir
+
+
+def evaluate_from_cli(loaded: LoadedModel, args) -> str:
+    """`separation evaluate` on a speech checkpoint; returns the line it prints."""
+    summary, out_dir = evaluate_speech_checkpoint(
+        loaded, args.data, args.split, args.output, args.max_items, args.examples,
+        args.device, args.chunk_seconds, args.overlap, args.batch_size,
+    )
+    means = {name: summary["metrics"][name]["mean"] for name in ("si_snr", "si_snri", "sdr", "sdri")}
+    shown = ", ".join(f"{name} {'n/a' if mean is None else f'{mean:.2f}'}" for name, mean in means.items())
+    return f"{summary['items']} utterances of {summary['data']['split']}, means in dB: {shown} ({out_dir})"

@@ -53,8 +53,6 @@ def _first_line(error: BaseException) -> str:
 
 
 NOT_OURS = "not a weights-only checkpoint of this suite"
-# What a task's inference calls on its model beyond forward (music: the STFT-mask `separate`).
-TASK_MODEL_METHODS = {"music": "separate"}
 
 
 def _why_unreadable(path: Path, error: BaseException) -> str:
@@ -121,7 +119,9 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Loa
         model = build_model(name, args)
     except (KeyError, TypeError, ValueError) as error:  # ConfigError is a ValueError
         raise CheckpointError(f"{path}: cannot rebuild model '{name}' ({_first_line(error)})") from None
-    needed = TASK_MODEL_METHODS.get(task)
+    from separation.tasks import TASKS
+
+    needed = TASKS[task].model_method if task in TASKS else None
     if needed and not callable(getattr(model, needed, None)):
         raise CheckpointError(f"{path}: model '{name}' cannot serve task '{task}' (it has no '{needed}' method)")
     own = {key[len(WEIGHTS_PREFIX):]: value for key, value in weights.items() if key.startswith(WEIGHTS_PREFIX)}

@@ -7,7 +7,7 @@
       -> resampled back, cropped to the input's length
       -> OUTDIR/<input name>/<source>.wav, each written atomically
 
-What differs between tasks is one small function per task (`TASKS`) turning a
+What differs between tasks is one small function per task (`separation.tasks.TASKS`, its `separator`) turning a
 loaded model into a `Separator`: how to call the model on a batch of chunks,
 the channels it takes, its source names, whether sources are unordered (and
 must be re-matched between chunks), and default chunk settings.
@@ -91,12 +91,6 @@ def music_separator(loaded: LoadedModel, device: str) -> Separator:
                      rematch=False, chunk_seconds=30.0, overlap=0.1, batch_size=1, device=device)
 
 
-TASKS: dict[str, Callable[[LoadedModel, str], Separator]] = {
-    "speech": speech_separator,
-    "music": music_separator,
-}
-
-
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -109,6 +103,8 @@ def build_separator(
     batch_size: int | None = None,
 ) -> Separator:
     """The task's `Separator` for a loaded model; given settings replace the task's defaults."""
+    from separation.tasks import TASKS
+
     if loaded.task not in TASKS:
         raise UserError(f"{loaded.path}: task '{loaded.task}' has no separator; known: {', '.join(TASKS)}")
     if chunk_seconds is not None and chunk_seconds <= 0:
@@ -119,7 +115,7 @@ def build_separator(
         raise UserError(f"batch size must be positive, got {batch_size}")
     device = device or default_device()
     loaded.model.to(device)
-    separator = TASKS[loaded.task](loaded, device)
+    separator = TASKS[loaded.task].separator(loaded, device)
     given = {"chunk_seconds": chunk_seconds, "overlap": overlap, "batch_size": batch_size}
     separator = dataclasses.replace(separator, **{k: v for k, v in given.items() if v is not None})
     if separator.rematch and separator.overlap == 0:
