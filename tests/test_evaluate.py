@@ -122,5 +122,13 @@ def test_a_training_checkpoint_separates_files_and_refuses_other_tasks(trained_c
     state = torch.load(trained_checkpoint, weights_only=True)
     state["config"]["task"] = "music"
     torch.save(state, tmp_path / "music.ckpt")
-    with pytest.raises(UserError, match="speech evaluation needs task 'speech'"):
+    # An SVoice cannot be a music model: refused when the checkpoint is read.
+    with pytest.raises(UserError, match="cannot serve task 'music'"):
         evaluate_speech_checkpoint(tmp_path / "music.ckpt", log=None)
+    import dataclasses
+
+    from separation.inference.checkpoint import load_checkpoint
+
+    as_music = dataclasses.replace(load_checkpoint(trained_checkpoint), task="music")
+    with pytest.raises(UserError, match="speech evaluation needs task 'speech'"):
+        evaluate_speech_checkpoint(as_music, log=None)
