@@ -86,6 +86,19 @@ def test_reference_size_is_the_gpu_studies_base():
     assert (config.data.segment_seconds, config.data.batch_size) == (4.0, 4)
 
 
+def test_unet_step_is_spleeters_two_stem_model():
+    from separation.bench.gpu_check import UNET_2STEMS, UNET_CONFIG
+    from separation.config import load_config
+    from separation.systems.music import MusicSeparationSystem
+
+    config = load_config(UNET_CONFIG, UNET_2STEMS)
+    model = MusicSeparationSystem(config).model
+    assert list(model.stems) == ["vocals", "accompaniment"] and config.data.batch_size == 4
+    assert sum(p.numel() for p in model.parameters()) == 2 * 9_823_749
+    frames = model.magnitude(torch.zeros(1, 2, int(config.data.segment_seconds * config.data.sample_rate))).shape[-1]
+    assert frames == model.patch_frames == 512
+
+
 def test_cuda_without_a_gpu_fails_in_one_line(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")

@@ -100,6 +100,8 @@ def machine(device: str) -> dict:
         info["cuDNN"] = str(torch.backends.cudnn.version())
         info["driver"] = _nvidia_smi("driver_version") or "n/a (no nvidia-smi)"
         info["bf16 supported"] = str(torch.cuda.is_bf16_supported())
+        # As the suite trains: it sets no TF32 option, so fp32 matmuls run at torch's default.
+        info["float32 matmul precision"] = torch.get_float32_matmul_precision()
     else:
         info["device_name"] = f"CPU ({platform.machine()})"
     info["CPUs"] = str(os.cpu_count())

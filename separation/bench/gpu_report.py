@@ -129,8 +129,11 @@ def _packing_section(part: dict) -> list[str]:
     differences = check.get("max_abs_difference", {})
     if check.get("pairs"):
         shown = ", ".join(f"{name} {value:.2g}" for name, value in differences.items())
-        lines.append(f"Packing does not change results: {check['pairs']} trials compared with the same trial at "
-                     f"K={check['reference_k']}; largest absolute differences: {shown or 'n/a'}.")
+        same = differences and all(value == 0 for value in differences.values())
+        verdict = ("**identical: packing changed no result**" if same else
+                   "**not identical** (the trials are deterministic, so packing or a nondeterministic kernel changed them)")
+        lines.append(f"Packed vs alone: {check['pairs']} trials compared with the same trial at K={check['reference_k']}; "
+                     f"largest absolute differences of the final metrics: {shown or 'n/a'}: {verdict}.")
     else:
         lines.append("Packing vs alone: no trial finished at two values of K, nothing compared.")
     lines.append("")
@@ -178,7 +181,7 @@ def render(results: dict) -> str:
         "",
         SECTIONS[0],
         "",
-        *[f"- {key}: {value}" for key, value in machine.items()],
+        *[f"- {'device' if key == 'device_name' else key}: {value}" for key, value in machine.items()],
         "",
         *_step_section(SECTIONS[1] + " (reference size)" if not tiny else SECTIONS[1] + " (tiny)", results["svoice"]),
         *_step_section(SECTIONS[2] + (" (2 stems, 512-frame patches)" if not tiny else " (tiny)"), results["unet"]),

@@ -143,6 +143,8 @@ def run_child(spec_path: Path, work: Path, ks: list[int], engine: str, device: s
 
 
 def run_worker(spec_path: Path, runs: Path, k: int, trial_ids: list[str]) -> None:
+    from pytorch_lightning.plugins.environments import LightningEnvironment
+
     from separation.grid.runner import study_dir_for
     from separation.grid.spec import load_spec
     from separation.grid.trial import run_trial
@@ -150,7 +152,8 @@ def run_worker(spec_path: Path, runs: Path, k: int, trial_ids: list[str]) -> Non
     spec = load_spec(spec_path)
     wanted = [t for t in spec.trials if t.id in trial_ids]
     for trial in wanted:
-        run_trial(trial, study_dir_for(spec, runs), packing=k, engine="processes")
+        # A single-process Lightning run whatever the cluster environment, as the Ray engine's trials.
+        run_trial(trial, study_dir_for(spec, runs), packing=k, plugins=[LightningEnvironment()], engine="processes")
 
 
 # ---------------------------------------------------------------------------------------- parent side

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import sys
@@ -78,16 +79,13 @@ def _system(config: Config):
     return SpeechSeparationSystem(config)
 
 
-def measure(config: Config, device: str, steps: int, warmup: int, max_seconds: float | None = None) -> dict:
-    """Train `steps` steps at `config.trainer.precision`; seconds per step, peak memory, loss curve."""
-    import os
-
+def measure(config: Config, batches: list[dict], device: str, steps: int, warmup: int,
+            max_seconds: float | None = None) -> dict:
+    """Train `steps` steps at `config.trainer.precision` on `batches` (cycled); seconds per step,
+    peak memory, loss curve."""
     import pytorch_lightning as pl
     from torch.utils.data import DataLoader
 
-    if device == "cuda" and config.trainer.deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # as separation.train does
-    batches = _batches(config, 1234, device)  # made on the device (fast), handed over on the CPU
     pl.seed_everything(config.seed, verbose=False)
     system = _system(config)
     parameters = sum(p.numel() for p in system.parameters())
@@ -152,11 +150,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-seconds", type=float, help="per precision: stop early once training took this long")
     args = parser.parse_args(argv)
     overrides = json.loads(args.overrides)
-    for precision in args.precisions.split(","):
-        # data.root is unused: the batches are in memory.
-        config = load_config(args.config, {**overrides, "trainer.precision": precision})
+    # data.root is unused: the batches are in memory.
+    configs = [load_config(args.config, {**overrides, "trainer.precision": p}) for p in args.precisions.split(",")]
+    if args.device == "cuda" and configs[0].trainer.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before cuBLAS starts, as separation.train does
+    # Made once, on the device (fast), before any Trainer turns deterministic mode on, so that
+    # mode judges the training step's kernels only; handed over on the CPU, as a DataLoader would.
+    batches = _batches(configs[0], 1234, args.device)
+    for config in configs:
+        precision = config.trainer.precision
         try:
-            result = measure(config, args.device, args.steps, args.warmup, args.max_seconds)
+            result = measure(config, batches, args.device, args.steps, args.warmup, args.max_seconds)
         except Exception as error:  # one precision failing (unsupported, out of memory) still reports the other
             result = {"precision": precision, "error": f"{type(error).__name__}: {error}".splitlines()[0][:300]}
         print(json.dumps(result), flush=True)
