@@ -54,9 +54,10 @@ def test_voice_corpus_is_librimix_shaped_with_disjoint_speakers(tmp_path):
 
 
 def test_bf16_verdict_follows_the_loss_gap():
-    def part(task, full, half):
-        rows = [{"precision": "32", "final_loss": full, "sec_per_step_median": 0.2, "peak_gpu_mib": 1000.0},
-                {"precision": "bf16-mixed", "final_loss": half, "sec_per_step_median": 0.1, "peak_gpu_mib": 600.0}]
+    def part(task, full, half, half_steps=50):
+        rows = [{"precision": "32", "losses": [full] * 50, "sec_per_step_median": 0.2, "peak_gpu_mib": 1000.0},
+                {"precision": "bf16-mixed", "losses": [half] * half_steps, "sec_per_step_median": 0.1,
+                 "peak_gpu_mib": 600.0}]
         return {"task": task, "rows": rows}
 
     close = precision_verdict(part("speech", -5.0, -4.5))
@@ -64,6 +65,11 @@ def test_bf16_verdict_follows_the_loss_gap():
     assert not precision_verdict(part("speech", -5.0, 3.0))["tracks"]
     assert precision_verdict(part("music", 1.0, 1.04))["tracks"] and not precision_verdict(part("music", 1.0, 1.2))["tracks"]
     assert precision_verdict({"task": "speech", "rows": []})["verdict"] == "not measured"
+    assert not precision_verdict(part("speech", -5.0, float("nan")))["tracks"]
+    # A precision stopped early by the time budget is compared at the steps both completed.
+    early = part("speech", -5.0, -5.0, half_steps=30)
+    early["rows"][0]["losses"] = [-5.0] * 30 + [-20.0] * 20
+    assert precision_verdict(early)["steps"] == 30 and precision_verdict(early)["tracks"]
 
 
 def test_gpu_study_specs_state_their_budget():
@@ -117,7 +123,7 @@ def test_cpu_dry_run_reports_every_part_and_packing_changes_nothing(tmp_path):
     started = time.time()
     done = subprocess.run(
         [sys.executable, "-m", "separation.bench.gpu_check", "--device", "cpu", "--tiny", "--engine", "ray",
-         "--budget-minutes", "6",  # room for a loaded machine; idle, it takes about a minute
+         "--budget-minutes", "6",  # room for a loaded machine: it needs about 45 s of CPU
          "--out", str(report), "--work", str(tmp_path / "work"), "--copy-to", str(tmp_path / "copy")],
         capture_output=True, text=True, cwd=REPO, timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]

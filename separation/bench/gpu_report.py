@@ -33,18 +33,34 @@ def _memory(row: dict) -> str:
     return "n/a"
 
 
+LOSS_WINDOW = 4  # steps averaged for "the loss after N steps": one pass over the distinct batches
+
+
+def _loss_after(losses: list[float], steps: int) -> float | None:
+    window = losses[max(0, steps - LOSS_WINDOW):steps]
+    return sum(window) / len(window) if window else None
+
+
 def precision_verdict(part: dict) -> dict:
-    """fp32 vs bf16-mixed of one model: speed-up, memory ratio, loss difference and whether bf16 tracks."""
-    rows = {r["precision"]: r for r in part.get("rows", []) if "precision" in r}
+    """fp32 vs bf16-mixed of one model: speed-up, memory ratio, loss difference and whether bf16 tracks.
+
+    The losses are compared after the same number of steps: the fewer that both
+    precisions completed, should the time budget have stopped one early.
+    """
+    rows = {r["precision"]: r for r in part.get("rows", []) if "precision" in r and "error" not in r}
     full, half = rows.get("32"), rows.get("bf16-mixed")
-    if not full or not half or full.get("final_loss") is None or half.get("final_loss") is None:
+    if not full or not half or not full.get("losses") or not half.get("losses"):
         return {"verdict": "not measured"}
-    difference = half["final_loss"] - full["final_loss"]
+    steps = min(len(full["losses"]), len(half["losses"]))
+    full_loss, half_loss = _loss_after(full["losses"], steps), _loss_after(half["losses"], steps)
+    if full_loss is None or half_loss is None or not math.isfinite(full_loss) or not math.isfinite(half_loss):
+        return {"verdict": "does NOT track fp32 (non-finite loss)", "tracks": False, "steps": steps}
+    difference = half_loss - full_loss
     if part["task"] == "speech":
         tracks = abs(difference) <= TRACK_DB
         bound = f"|difference| <= {TRACK_DB:g} dB"
     else:
-        tracks = abs(difference) <= TRACK_FRACTION * abs(full["final_loss"])
+        tracks = abs(difference) <= TRACK_FRACTION * abs(full_loss)
         bound = f"|difference| <= {TRACK_FRACTION:.0%} of the fp32 loss"
     speedup = None
     if full.get("sec_per_step_median") and half.get("sec_per_step_median"):
@@ -52,7 +68,7 @@ def precision_verdict(part: dict) -> dict:
     memory = None
     if full.get("peak_gpu_mib") and half.get("peak_gpu_mib"):
         memory = half["peak_gpu_mib"] / full["peak_gpu_mib"]
-    return {"loss_difference": difference, "tracks": tracks, "bound": bound, "speedup": speedup,
+    return {"loss_difference": difference, "steps": steps, "tracks": tracks, "bound": bound, "speedup": speedup,
             "memory_ratio": memory, "verdict": "tracks fp32" if tracks else "does NOT track fp32"}
 
 
@@ -77,7 +93,8 @@ def _step_section(title: str, part: dict) -> list[str]:
         lines.append(
             f"bf16-mixed vs 32: speed-up x{_f(verdict['speedup'], 2)} (fp32 s/step over bf16 s/step), "
             f"peak memory ratio {_f(verdict['memory_ratio'], 2)} (bf16 over fp32), "
-            f"loss difference {verdict['loss_difference']:+.3f} ({verdict['bound']}): **bf16 {verdict['verdict']}**.")
+            f"loss difference after {verdict['steps']} steps {verdict['loss_difference']:+.3f} ({verdict['bound']}): "
+            f"**bf16 {verdict['verdict']}**.")
         lines.append("")
         lines.append("Loss every 10 steps (32 / bf16-mixed): " + _loss_trace(part))
     else:

@@ -109,7 +109,7 @@ def measure(config: Config, batches: list[dict], device: str, steps: int, warmup
         # The process's peak so far: on CPU there is no per-measurement peak to reset.
         memory = {"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     # "The loss after N steps": the mean over the last pass through the distinct batches,
-    # so it does not depend on which batch happened to come last.
+    # so it does not depend on which batch happened to come last (as gpu_report compares).
     last = clock.losses[-DISTINCT_BATCHES:]
     return {
         "task": config.task,
