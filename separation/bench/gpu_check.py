@@ -36,6 +36,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from separation.bench.packing import REPO, PackingSize, child_env, default_engine, measure_packing
+from separation.errors import UserError
 
 GPU_CONFIG = REPO / "experiments" / "configs" / "svoice_gpu.yaml"
 UNET_CONFIG = REPO / "experiments" / "configs" / "unet_spleeter.yaml"
@@ -69,7 +70,7 @@ TINY = {
 REPORT_RESERVE = 20.0  # seconds kept for the write-up at the end of the budget
 
 
-class CheckError(Exception):
+class CheckError(UserError):
     """The check cannot run here at all (one line)."""
 
 
@@ -139,7 +140,8 @@ def step_part(name: str, config: Path, part: dict, device: str, deadline: float,
     except subprocess.TimeoutExpired as expired:
         stdout = expired.stdout.decode() if isinstance(expired.stdout, bytes) else (expired.stdout or "")
         result["rows"] = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
-        return {**result, "error": f"stopped at its {timeout:.0f} s share of the budget"} if not result["rows"] else result
+        stopped = f"stopped at its {timeout:.0f} s share of the budget"
+        return {**result, "error": stopped} if not result["rows"] else {**result, "note": stopped + "; rows measured before that"}
     result["rows"] = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not result["rows"]:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]

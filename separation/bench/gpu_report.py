@@ -76,6 +76,8 @@ def _step_section(title: str, part: dict) -> list[str]:
     lines = [title, ""]
     if part.get("error"):
         return lines + [f"Not measured: {part['error']}", ""]
+    if part.get("note"):
+        lines += [f"Note: {part['note']}.", ""]
     lines += [f"Command: `{part['command']}`", "",
               "| precision | parameters | batch | steps | s / step (median) | s / step (p90) | peak memory | loss after the steps |",
               "|---|---:|---|---:|---:|---:|---|---:|"]
@@ -153,6 +155,10 @@ def _packing_section(part: dict) -> list[str]:
                      f"largest absolute differences of the final metrics: {shown or 'n/a'}: {verdict}.")
     else:
         lines.append("Packing vs alone: no trial finished at two values of K, nothing compared.")
+    if part.get("first_failure"):
+        lines.append(f"First failed trial: {part['first_failure']}")
+    if part.get("child_log_tail"):
+        lines += ["", "End of the packing run's log:", "", "```", *part["child_log_tail"], "```"]
     lines.append("")
     return lines
 

@@ -213,6 +213,7 @@ def _trial_records(study_dir: Path) -> list[dict]:
         meta = read_json(folder / "meta.json")
         records.append({"id": folder.name, "status": trial_status(folder), "packing": meta.get("packing"),
                         "engine": meta.get("engine"), "seconds": meta.get("seconds_this_attempt"),
+                        "reason": meta.get("reason"),
                         "metrics": (meta.get("result") or {}).get("metrics", {})})
     return records
 
@@ -268,9 +269,18 @@ def measure_packing(work: Path, size: PackingSize, trials: int, ks: list[int], d
         rows.append(row)
         print(f"[gpu-check] packing k={k}: {row['status']}, {row['trials_completed']} trials in {wall:.0f} s",
               file=out, flush=True)
-    return {"rows": rows, "engine": engine, "trials": trials, "stopped_at_deadline": stopped,
+    result = {"rows": rows, "engine": engine, "trials": trials, "stopped_at_deadline": stopped,
             "metric_check": compare_metrics(work, ks), "gpu_sampler": sampler.available,
             "child_log": str(work / "packing_child.log")}
+    if not stopped and any(row.get("trials_completed", 0) < trials for row in rows):
+        # Something failed: keep the end of the child's log, since `work` may not outlive the run.
+        lines = (work / "packing_child.log").read_text(errors="replace").splitlines()
+        result["child_log_tail"] = [line for line in lines if line.strip()][-15:]
+        failed = [(k, r) for k in ks for r in _trial_records(work / f"k{k}" / "packing") if r["status"] == "failed"]
+        if failed:
+            k, record = failed[0]
+            result["first_failure"] = f"K={k}, {record['id']}: {record['reason']}"
+    return result
 
 
 def compare_metrics(work: Path, ks: list[int]) -> dict:
