@@ -1,6 +1,7 @@
 """The GPU check (separation.bench): its CPU dry run, its synthetic audio, packing that changes no result."""
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -103,6 +104,21 @@ def test_unet_step_is_spleeters_two_stem_model():
     assert sum(p.numel() for p in model.parameters()) == 2 * 9_823_749
     frames = model.magnitude(torch.zeros(1, 2, int(config.data.segment_seconds * config.data.sample_rate))).shape[-1]
     assert frames == model.patch_frames == 512
+
+
+def test_gpu_sampler_reads_nvidia_smi(tmp_path, monkeypatch):
+    """Utilisation and memory as `nvidia-smi --query-gpu=utilization.gpu,memory.used` prints them, with units off."""
+    from separation.bench.packing import GpuSampler
+
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text("#!/bin/sh\nwhile true; do echo '37, 1234'; echo '[N/A], 9'; sleep 0.1; done\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    with GpuSampler() as sampler:
+        time.sleep(1.0)
+    stats = sampler.between(0, time.time())
+    assert stats["gpu_samples"] >= 2 and stats["gpu_util_mean"] == 37 and stats["gpu_memory_max_mib"] == 1234
+    assert sampler.between(0, 1) == {}
 
 
 def test_cuda_without_a_gpu_fails_in_one_line(tmp_path):

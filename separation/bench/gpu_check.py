@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from separation.bench.packing import REPO, PackingSize, child_env, default_engine, measure_packing
+from separation.bench.packing import REPO, GpuSampler, PackingSize, child_env, default_engine, measure_packing
 from separation.errors import UserError
 
 GPU_CONFIG = REPO / "experiments" / "configs" / "svoice_gpu.yaml"
@@ -135,8 +135,14 @@ def step_part(name: str, config: Path, part: dict, device: str, deadline: float,
         return {**result, "error": "no time left in the budget"}
     print(f"[gpu-check] {name}: timing 32 and bf16-mixed ({part['steps']} steps each, at most {timeout:.0f} s)",
           file=out, flush=True)
+    started = time.time()
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=child_env(), cwd=REPO)
+        with GpuSampler() as sampler:
+            try:
+                done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=child_env(),
+                                      cwd=REPO)
+            finally:
+                result["gpu"] = sampler.between(started, time.time())
     except subprocess.TimeoutExpired as expired:
         stdout = expired.stdout.decode() if isinstance(expired.stdout, bytes) else (expired.stdout or "")
         result["rows"] = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]

@@ -91,6 +91,11 @@ def _step_section(title: str, part: dict) -> list[str]:
                      f"{_f(r['sec_per_step_p90'], 4)} | {_memory(r)} | {_f(r['final_loss'])} |")
     verdict = precision_verdict(part)
     lines.append("")
+    if part.get("gpu"):
+        gpu = part["gpu"]
+        lines += [f"GPU utilisation over this part (both precisions, start-up included; nvidia-smi every 0.5 s): "
+                  f"mean {gpu['gpu_util_mean']:.0f}%, max {gpu['gpu_util_max']:.0f}%; "
+                  f"memory used at most {gpu['gpu_memory_max_mib']:,.0f} MiB.", ""]
     if "loss_difference" in verdict:
         lines.append(
             f"bf16-mixed vs 32: speed-up x{_f(verdict['speedup'], 2)} (fp32 s/step over bf16 s/step), "
