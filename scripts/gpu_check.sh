@@ -5,7 +5,7 @@
 # benchmarks/results/gpu_<device>.md (+ .json) and prints a one-screen summary.
 #
 #   scripts/gpu_check.sh                          # on a CUDA machine
-#   scripts/gpu_check.sh --device cpu --tiny      # dry run of every code path, ~45 s of CPU
+#   scripts/gpu_check.sh --device cpu --tiny      # dry run of every code path, ~50 s of CPU
 #   scripts/gpu_check.sh --copy-to DIR            # also copy the report into DIR
 #   (all options: python -m separation.bench.gpu_check --help)
 #

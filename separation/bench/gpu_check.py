@@ -16,7 +16,7 @@ Writes benchmarks/results/gpu_<device>.md (and .json) and prints a summary.
 
 Every part runs in its own process under a share of the time budget, so a
 part that fails or runs long costs only itself; the report says what did not fit.
-`--device cpu --tiny` runs the same code at tiny sizes on about 45 s of CPU time (the tests do).
+`--device cpu --tiny` runs the same code at tiny sizes on about 50 s of CPU time (the tests do).
 """
 
 from __future__ import annotations
