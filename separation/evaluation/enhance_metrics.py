@@ -28,6 +28,7 @@ import csv
 import io
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -85,12 +86,39 @@ def stoi_score(estimate: np.ndarray, reference: np.ndarray, sample_rate: int) ->
     return float(stoi(reference, estimate, sample_rate, extended=False))
 
 
-def dnsmos_scores(estimate: np.ndarray, sample_rate: int) -> dict[str, float]:
-    """DNSMOS P.835 overall, signal and background MOS of one signal (speechmos' bundled models)."""
-    from speechmos import dnsmos
+_DNSMOS = None
 
+
+def _dnsmos_model():
+    """speechmos' DNSMOS scorer on its bundled ONNX files, with one-thread sessions.
+
+    `speechmos.dnsmos.run` opens sessions with onnxruntime's default thread
+    pool, which oversubscribes a shared CPU; the scorer itself is reused.
+    """
+    global _DNSMOS
+    if _DNSMOS is None:
+        import onnxruntime
+        from speechmos import dnsmos
+
+        folder = Path(dnsmos.__file__).parent / "dnsmos_models"
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        scorer = dnsmos.DNSMOS.__new__(dnsmos.DNSMOS)
+        scorer.primary_model_path = str(folder / "sig_bak_ovr.onnx")
+        scorer.onnx_sess = onnxruntime.InferenceSession(scorer.primary_model_path, options, providers=["CPUExecutionProvider"])
+        scorer.p808_onnx_sess = onnxruntime.InferenceSession(str(folder / "model_v8.onnx"), options,
+                                                             providers=["CPUExecutionProvider"])
+        _DNSMOS = scorer
+    return _DNSMOS
+
+
+def dnsmos_scores(estimate: np.ndarray, sample_rate: int) -> dict[str, float]:
+    """DNSMOS P.835 overall, signal and background MOS of one signal (speechmos' bundled models).
+
+    DNSMOS scores 9 s windows; speechmos repeats a shorter signal up to 9 s.
+    """
     audio = np.clip(_to_rate(estimate, sample_rate, 16000), -1.0, 1.0).astype(np.float32)
-    scores = dnsmos.run(audio, 16000)
+    scores = _dnsmos_model()(audio, 16000, False)
     return {"dnsmos_ovrl": float(scores["ovrl_mos"]), "dnsmos_sig": float(scores["sig_mos"]),
             "dnsmos_bak": float(scores["bak_mos"])}
 
