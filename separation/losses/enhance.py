@@ -11,6 +11,8 @@ and `(clean, noise)` for a two-source one (`enhancement_targets`).
 - `magnitude_mse`: MSE between STFT magnitudes of estimate and target, each
   divided by the target's RMS so the loss does not depend on recording level
   (CR-CED, CRNN; the STFT should match the model's `n_fft` / `hop_length`).
+  It also trains `pulse_cnn` with clean targets until the weakly supervised
+  objectives (PU learning, MixIT) are added; those will use `bin_logits`.
 """
 
 from __future__ import annotations
@@ -105,6 +107,8 @@ DEFAULT_LOSSES: dict[str, str] = {
     "cleanunet": "l1_mrstft",
     "crced": "magnitude_mse",
     "crnn": "magnitude_mse",
+    # Supervised stand-in until the PU / MixIT objectives of PULSE exist.
+    "pulse_cnn": "magnitude_mse",
 }
 
 
@@ -123,6 +127,8 @@ def default_loss(model_name: str, model_args: dict[str, Any] | None = None) -> n
     if name == "magnitude_mse":
         model_args = model_args or {}
         args = {key: model_args[key] for key in ("n_fft", "hop_length") if key in model_args}
+        if model_name == "pulse_cnn":  # its STFT defaults differ from CR-CED's
+            args = {"n_fft": model_args.get("n_fft", 1024), "hop_length": model_args.get("hop_length", 256)}
     return build_enhance_loss(name, args)
 
 

@@ -15,6 +15,7 @@ from torch import nn
 from separation.models.cleanunet import CleanUNet
 from separation.models.convtasnet import ConvTasNetDenoiser
 from separation.models.magnitude_denoisers import CRCED, CRNN
+from separation.models.pulse_cnn import PulseCNN
 from separation.models.svoice import SVoice
 from separation.models.unet import UNetSeparator
 
@@ -26,6 +27,7 @@ MODELS: dict[str, type[nn.Module]] = {
     "cleanunet": CleanUNet,
     "crced": CRCED,
     "crnn": CRNN,
+    "pulse_cnn": PulseCNN,
 }
 
 
