@@ -97,5 +97,6 @@ def test_voicebank_errors_name_the_folder_or_file(tmp_path):
     with pytest.raises(DatasetError, match="several training sets"):
         find_voicebank_split(root, "train")
     assert len(find_voicebank_split(root, "train", trainset="28spk")) == 2
-    with pytest.raises(DatasetError, match="no such folder"):
-        find_voicebank_split(tmp_path / "vb2" if (tmp_path / "vb2").mkdir() is None else None, "test")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="noisy_testset_wav: no such folder"):
+        find_voicebank_split(tmp_path / "empty", "test")

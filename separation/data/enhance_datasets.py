@@ -207,12 +207,16 @@ def enhancement_dataset(
     layout: str = "noisy",
     segment_samples: int | None = None,
     max_items: int | None = None,
+    trainset: str | None = None,
 ) -> EnhancementDataset:
-    """The dataset of one split: `layout` is `noisy` (generated corpus) or `voicebank` (resampled to `sample_rate`)."""
+    """The dataset of one split: `layout` is `noisy` (generated corpus) or `voicebank` (resampled to `sample_rate`).
+
+    `trainset` picks VoiceBank-DEMAND's `*_trainset_{trainset}_wav` folders when there are several.
+    """
     if layout == "noisy":
         items, resample = find_noisy_split(root, split), False
     elif layout == "voicebank":
-        items, resample = find_voicebank_split(root, split), True
+        items, resample = find_voicebank_split(root, split, trainset), True
     else:
         raise DatasetError(f"enhancement layout must be 'noisy' or 'voicebank', got '{layout}'")
     return EnhancementDataset(items[:max_items] if max_items else items, sample_rate, segment_samples, resample)

@@ -205,9 +205,7 @@ def _deal(names: list[str], rng: np.random.Generator, what: str, noun: str) -> d
     order = [names[i] for i in rng.permutation(len(names))]
     valid = max(1, round(len(names) * SPLIT_SHARES[1]))
     test = max(1, round(len(names) * SPLIT_SHARES[2]))
-    train = len(names) - valid - test
-    if train < 1:
-        train, valid = 1, len(names) - 1 - test
+    train = len(names) - valid - test  # >= 1: there are at least three names
     return {"train": sorted(order[:train]), "valid": sorted(order[train : train + valid]),
             "test": sorted(order[train + valid :])}
 
