@@ -14,7 +14,9 @@ from separation.data.audio import read_wav
 from separation.data.enhance_datasets import find_noisy_split
 from separation.data.noisy_corpus import generate_noisy_corpus
 from separation.errors import UserError
+from separation.evaluation.enhance import evaluate_items, model_enhancer
 from separation.evaluation.enhance_baselines import BASELINES, evaluate_baseline, get_baseline
+from separation.models import build_model
 from separation.evaluation.enhance_metrics import item_metrics, snr_bucket, summarize
 
 RATE = 8000
@@ -92,3 +94,12 @@ def test_dnsmos_runs_offline_on_a_short_clip(noisy_root):
     clean, noisy = (np.resize(x, int(9.2 * 16000)) for x in (clean, noisy))
     values = item_metrics(noisy, clean, noisy, 16000, mos=True)
     assert all(1.0 <= values[k] <= 5.0 for k in ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak"))
+
+
+def test_a_model_is_scored_through_the_same_loop(noisy_root, tmp_path):
+    model = build_model("crced", {"filters": (4, 4, 4), "repeats": 1})
+    items = find_noisy_split(noisy_root, "test")[:2]
+    summary = evaluate_items(model_enhancer(model), items, RATE, tmp_path, {"model": "crced"}, log=None)
+    assert summary["items"] == 2 and summary["model"] == "crced" and summary["real_time_factor"] > 0
+    assert all(math.isfinite(summary["metrics"]["all"][m]["mean"]) for m in ("si_snr", "stoi", "sdr"))
+    assert model.training is False

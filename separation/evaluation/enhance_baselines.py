@@ -17,31 +17,24 @@ Both 48 kHz models delay their output; the delay is removed (see
 `RNNOISE_DELAY`, `DEEPFILTERNET_DELAY`) so that sample-aligned metrics such as
 SI-SNR score the method, not the latency.
 
-`evaluate_items` scores any enhancer on a list of items and writes
-`metrics.csv`, `summary.json` and `summary.csv`; `evaluate_baseline` does so
-for a named baseline on a split of the generated noisy corpus or VoiceBank-DEMAND.
+`evaluate_baseline` scores a named baseline on a split of the generated noisy
+corpus or VoiceBank-DEMAND through `separation.evaluation.enhance.evaluate_items`,
+the loop that scores models too.
 """
 
 from __future__ import annotations
 
 import ctypes
-import json
 import math
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from scipy.signal import resample_poly
 
-from separation.atomic import write_json_atomic, write_text_atomic
-from separation.data.audio import read_wav
-from separation.data.enhance_datasets import EnhanceItem, find_noisy_split, find_voicebank_split
-from separation.data.noisy_corpus import CORPUS_FILE
+from separation.data.enhance_datasets import find_noisy_split, find_voicebank_split
 from separation.errors import UserError
-from separation.evaluation.enhance_metrics import (
-    item_metrics, metric_names, metrics_csv, pesq_mode, summarize, summary_csv,
-)
+from separation.evaluation.enhance import corpus_sample_rate, evaluate_items
 
 NATIVE_RATE = 48000  # RNNoise and DeepFilterNet3 both run at 48 kHz
 # Output latency at 48 kHz, measured as the lag of the cross-correlation peak
@@ -166,80 +159,6 @@ def get_baseline(name: str) -> Callable[[np.ndarray, int], np.ndarray]:
     if name not in BASELINES:
         raise BaselineError(f"unknown baseline '{name}'; allowed: {', '.join(BASELINES)}")
     return BASELINES[name]
-
-
-def _read(path: Path, sample_rate: int, resample: bool) -> np.ndarray:
-    if not resample:
-        return read_wav(path, sample_rate, 1).astype(np.float64)
-    from separation.data.audio import audio_info
-
-    rate = audio_info(path).samplerate
-    return _resample(read_wav(path, rate, 1), rate, sample_rate)
-
-
-def evaluate_items(
-    enhance: Callable[[np.ndarray, int], np.ndarray],
-    items: Sequence[EnhanceItem],
-    sample_rate: int,
-    out_dir: str | Path,
-    details: dict | None = None,
-    mos: bool = False,
-    resample: bool = False,
-    log: Callable[[str], None] | None = print,
-) -> dict:
-    """Enhance and score every item; write `metrics.csv`, `summary.json`, `summary.csv` under `out_dir`.
-
-    `enhance` maps noisy `(time,)` at `sample_rate` to an estimate of the same
-    length (a baseline, or a model wrapped by the caller). Files are read at
-    `sample_rate` (resampled when `resample`). Returns the content of `summary.json`.
-    """
-    if not items:
-        raise UserError("no items to evaluate")
-    metrics = metric_names(mos)
-    rows = []
-    started = time.perf_counter()
-    audio_seconds = 0.0
-    for index, item in enumerate(items):
-        noisy = _read(item.noisy, sample_rate, resample)
-        clean = _read(item.clean, sample_rate, resample)
-        estimate = np.asarray(enhance(noisy.astype(np.float32), sample_rate), dtype=np.float64)
-        if estimate.shape != noisy.shape:
-            raise ValueError(f"enhancer returned shape {estimate.shape} for item {item.id} of shape {noisy.shape}")
-        values = item_metrics(estimate, clean, noisy, sample_rate, mos)
-        seconds = len(noisy) / sample_rate
-        audio_seconds += seconds
-        rows.append({"id": item.id, "noise_kind": item.noise_kind, "snr_db": item.snr_db, "seconds": seconds, **values})
-        if log is not None:
-            log(f"[{index + 1}/{len(items)}] {item.id}: SI-SNRi {values['si_snri']:.2f} dB, "
-                f"STOI {values['stoi']:.3f}, PESQ {values['pesq']:.2f}")
-    elapsed = time.perf_counter() - started
-    summary = {
-        **(details or {}),
-        "items": len(rows),
-        "sample_rate": sample_rate,
-        "pesq_mode": pesq_mode(sample_rate),
-        "audio_seconds": round(audio_seconds, 2),
-        "wall_seconds": round(elapsed, 2),
-        "real_time_factor": round(elapsed / audio_seconds, 4) if audio_seconds else None,
-        "metrics": summarize(rows, metrics),
-    }
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out_dir / "metrics.csv", metrics_csv(rows, metrics))
-    write_text_atomic(out_dir / "summary.csv", summary_csv(summary["metrics"], metrics))
-    write_json_atomic(out_dir / "summary.json", summary)
-    return summary
-
-
-def corpus_sample_rate(data_root: str | Path) -> int:
-    """The sample rate recorded in a generated noisy corpus's `corpus.json`."""
-    path = Path(data_root) / CORPUS_FILE
-    if not path.is_file():
-        raise UserError(f"{path}: no such file (not a generated noisy corpus; see `separation data noisy`)")
-    try:
-        return int(json.loads(path.read_text())["sample_rate"])
-    except (ValueError, KeyError, TypeError) as error:
-        raise UserError(f"{path}: unreadable corpus description ({error})") from None
 
 
 def evaluate_baseline(
