@@ -11,6 +11,7 @@ import torch
 from separation.data.audio import write_wav
 from separation.data.enhance_datasets import (
     EnhancementDataset,
+    check_enhancement_root,
     enhancement_dataset,
     find_noisy_split,
     find_voicebank_split,
@@ -100,3 +101,14 @@ def test_voicebank_errors_name_the_folder_or_file(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match="noisy_testset_wav: no such folder"):
         find_voicebank_split(tmp_path / "empty", "test")
+
+
+def test_corpus_checks_fail_before_training(noisy_root, tmp_path):
+    check_enhancement_root(noisy_root, "noisy", RATE)
+    with pytest.raises(DatasetError, match="corpus is at 8000 Hz, the config asks for 16000 Hz"):
+        check_enhancement_root(noisy_root, "noisy", 16000)
+    with pytest.raises(DatasetError, match="corpus.json: no such file"):
+        check_enhancement_root(tmp_path, "noisy", RATE)
+    check_enhancement_root(_voicebank(tmp_path / "vb"), "voicebank", 16000)
+    with pytest.raises(DatasetError, match="layout must be"):
+        check_enhancement_root(tmp_path, "dns", RATE)

@@ -13,6 +13,7 @@ key draws the crop with `np.random.default_rng(seed)` (pair it with
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from scipy.signal import resample_poly
 from torch.utils.data import Dataset
 
 from separation.data.audio import audio_info, read_wav
-from separation.data.noisy_corpus import SPLITS, read_metadata
+from separation.data.noisy_corpus import CORPUS_FILE, CORPUS_FORMAT, SPLITS, read_metadata
 from separation.data.speech_datasets import DatasetError, _split_key
 
 # Speakers held out of VoiceBank-DEMAND's training set for validation, as many recipes do
@@ -220,3 +221,34 @@ def enhancement_dataset(
     else:
         raise DatasetError(f"enhancement layout must be 'noisy' or 'voicebank', got '{layout}'")
     return EnhancementDataset(items[:max_items] if max_items else items, sample_rate, segment_samples, resample)
+
+
+def check_enhancement_root(root: str | Path, layout: str, sample_rate: int) -> None:
+    """Fail fast, before any training, when `root` is not a usable corpus of `layout` at `sample_rate`.
+
+    noisy: `corpus.json` of a generated noisy corpus at `sample_rate` and every
+    split's `metadata.csv` with its files; voicebank: the four folders (any rate:
+    files are resampled on reading).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: no such data folder")
+    if layout == "noisy":
+        path = root / CORPUS_FILE
+        if not path.is_file():
+            raise DatasetError(f"{path}: no such file (generate the corpus with `separation data noisy {root}`)")
+        try:
+            description = json.loads(path.read_text())
+        except ValueError as error:
+            raise DatasetError(f"{path}: not valid JSON ({error})") from None
+        if not isinstance(description, dict) or description.get("format") != CORPUS_FORMAT:
+            raise DatasetError(f"{path}: not a noisy corpus description (format '{CORPUS_FORMAT}' expected)")
+        if description.get("sample_rate") != sample_rate:
+            raise DatasetError(f"{path}: corpus is at {description.get('sample_rate')} Hz, the config asks for {sample_rate} Hz")
+        for split in SPLITS:
+            find_noisy_split(root, split)
+    elif layout == "voicebank":
+        for split in VOICEBANK_SPLITS:
+            find_voicebank_split(root, split)
+    else:
+        raise DatasetError(f"enhancement layout must be 'noisy' or 'voicebank', got '{layout}'")
