@@ -110,3 +110,9 @@ def test_pulse_cnn_has_seven_layers_and_per_bin_logits():
     assert logits.shape == (2, 1, 513, 4000 // 256 + 1)
     hard = build_model("pulse_cnn", {"hard_mask": True}).eval()
     assert hard(torch.randn(1, 3000)).shape == (1, 1, 3000)
+
+
+@pytest.mark.parametrize(("name", "count"), [("convtasnet", 4_918_833), ("cleanunet", 46_081_153), ("crced", 32_653),
+                                             ("crnn", 1_886_773), ("pulse_cnn", 18_073)])
+def test_reference_sizes_have_the_parameter_counts_their_docstrings_quote(name, count):
+    assert sum(p.numel() for p in build_model(name).parameters()) == count

@@ -2,7 +2,9 @@
 
 The paper's best configuration is the default: N=512 encoder filters of L=16
 samples, B=128 bottleneck and H=512 hidden channels, P=3 kernels, X=8 blocks
-per repeat, R=3 repeats. `n_src=1` estimates the speech; `n_src=2` estimates
+per repeat, R=3 repeats: 4,918,833 parameters with one source
+(`sum(p.numel() for p in build_model('convtasnet').parameters())`); the paper reports 5.1 M.
+`n_src=1` estimates the speech; `n_src=2` estimates
 speech (source 0) and noise (source 1), trained against (clean, noisy - clean).
 """
 

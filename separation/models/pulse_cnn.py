@@ -8,7 +8,8 @@ unlabelled data"): a small all-convolutional classifier of STFT bins.
          ReLU and Dropout2d (BatchNorm instead with `batch_norm`)
       -> 1x1 conv to one logit per bin                                     (B, 1, F, frames)
 
-With the defaults (C=8, blocks=2) that is the paper's 7-layer network.
+With the defaults (C=8, blocks=2) that is the paper's 7-layer network, 18,073
+parameters (`sum(p.numel() for p in build_model('pulse_cnn').parameters())`).
 `bin_logits` returns the logits for the weakly supervised objectives (PU
 learning, MixIT) to define their own targets; `forward` reads a logit as
 "this bin is speech", masks the noisy STFT with its sigmoid (or with
