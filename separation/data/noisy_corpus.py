@@ -33,6 +33,16 @@ single recording) for weakly supervised objectives. Everything is scaled down
 together when a signal would peak above 0.9, and clean and noise are rounded
 to the 16-bit grid before they are summed.
 
+`metadata.csv` columns: `id`; `speaker`, `utterance` and `clean_source` (the
+file it was read from); `noise_kind`; `noise_source` (recording path, babble
+source files joined by `;`, or `generated:<kind>`) and `noise_offset` (first
+sample used, at the corpus rate: into the recording, resampled for music, or
+into each trimmed babble utterance, `;`-joined; empty for generated noise);
+`snr_db` (drawn); `clean_level_db` (RMS dBFS of the written clean file);
+`length` (samples); `clean_path`, `noise_path`, `noisy_path`, `noise_only_path`
+(relative to the split folder; the last empty outside train); and
+`noise_only_source` / `noise_only_offset` as for the mixture's noise.
+
 Everything is a pure function of the seed and the inputs. The corpus is built
 in a temporary folder beside ROOT and renamed into place at the end; every
 input is read and checked before anything is written.
@@ -225,9 +235,9 @@ def load_speech(speech: str | Path, sample_rate: int, seed: int) -> dict[str, li
     return splits
 
 
-def _checked_recording(path: Path, sample_rate: int, rate: int | None = None) -> Recording:
-    signal, rate = _read_mono(path, sample_rate if rate is None else rate)
-    signal = _resample(signal, rate, sample_rate)
+def _checked_recording(path: Path, sample_rate: int) -> Recording:
+    """A noise file at exactly `sample_rate` (resampling would hide a wrong file), channels averaged."""
+    signal, _ = _read_mono(path, sample_rate)
     if not np.any(np.abs(signal) > 1e-5):
         raise NoisyCorpusError(f"{path}: noise recording is silent")
     return Recording(str(path), signal)
