@@ -39,7 +39,7 @@ from separation.evaluation.enhance import corpus_sample_rate, evaluate_items
 NATIVE_RATE = 48000  # RNNoise and DeepFilterNet3 both run at 48 kHz
 # Output latency at 48 kHz: the lag maximising the SI-SNR of the raw output against
 # a clean input, `scripts/baseline_latency.py CORPUS --items 6` on 6 test utterances
-# of a generated 16 kHz noisy corpus: DeepFilterNet3 1440 on all 6 (its STFT overlap
+# of a generated 16 kHz noisy corpus (recipe in the script): DeepFilterNet3 1440 on all 6 (its STFT overlap
 # 960 - 480 plus two look-ahead frames); RNNoise 960 on the 3 it keeps intact
 # (SI-SNR 15-19 dB: its 480-sample frame plus 480 of window overlap), 959 on the 3
 # it distorts (SI-SNR below 8 dB). tests/test_enhance_eval.py checks the alignment.
