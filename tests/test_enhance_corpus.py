@@ -131,7 +131,9 @@ def test_plain_folder_of_wavs_as_speech(speech_corpus, tmp_path):
     assert speaker_of(speech / "spk2" / "x.wav", speech) == "spk2"
     assert speaker_of(speech / "p226_001.wav", speech) == "p226"
     # Resampled from the folder's 8 kHz to 16 kHz on the way in.
-    summary = generate_noisy_corpus(tmp_path / "out", speech, sample_rate=16000, kinds=("pink", "hum"), log=None)
+    messages = []
+    summary = generate_noisy_corpus(tmp_path / "out", speech, sample_rate=16000, kinds=("pink", "hum"), log=messages.append)
+    assert "nothing above 4000 Hz" in messages[0]
     rows = {split: read_metadata(tmp_path / "out" / split) for split in SPLITS}
     assert sum(v["items"] for v in summary.values()) == len(source)
     speakers = [{r["speaker"] for r in rows[split]} for split in SPLITS]

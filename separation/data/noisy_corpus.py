@@ -101,6 +101,7 @@ class Utterance:
     speaker: str
     source: str
     audio: np.ndarray
+    source_rate: int  # of the file read; below the corpus rate the top band is empty
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,7 @@ def _corpus_utterances(folder: Path, sample_rate: int) -> dict[str, list[Utteran
                 signal, rate = _read_mono(path)
                 audio = _prepare(signal, rate, sample_rate)
                 if utterance not in best or len(audio) > len(best[utterance].audio):
-                    best[utterance] = Utterance(utterance, utterance.split("-")[0], str(path), audio)
+                    best[utterance] = Utterance(utterance, utterance.split("-")[0], str(path), audio, rate)
         splits[ours] = [best[u] for u in sorted(best)]
     return splits
 
@@ -201,7 +202,7 @@ def _folder_utterances(root: Path, sample_rate: int, seed: int) -> dict[str, lis
             for path in by_speaker[speaker]:
                 signal, rate = _read_mono(path)
                 ident = re.sub(r"[^A-Za-z0-9.-]+", "-", str(path.relative_to(root).with_suffix("")))
-                items.append(Utterance(ident, speaker, str(path), _prepare(signal, rate, sample_rate)))
+                items.append(Utterance(ident, speaker, str(path), _prepare(signal, rate, sample_rate), rate))
         splits[split] = items
     return splits
 
@@ -522,6 +523,10 @@ def generate_noisy_corpus(
         for split, pool in load_music(music_dir, sample_rate, seed).items():
             recordings[split]["music"] = pool
     speech_splits = load_speech(speech, sample_rate, seed)
+    lowest = min(u.source_rate for utterances in speech_splits.values() for u in utterances)
+    if lowest < sample_rate and log is not None:
+        log(f"note: {speech} holds speech at {lowest} Hz; resampled to {sample_rate} Hz it has nothing above "
+            f"{lowest // 2} Hz (`separation data speech DIR --sample-rate {sample_rate}` makes full-band speech)")
     if "babble" in kinds:
         for split, utterances in speech_splits.items():
             if len({u.speaker for u in utterances}) < 2:
