@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Debian packages the suite needs: espeak-ng (speech corpus), ffmpeg (musdb reads
-# audio through it), fluidsynth + a General MIDI soundfont (music corpus).
+# audio through it), fluidsynth + a General MIDI soundfont (music corpus), a C
+# compiler (PyPI has no wheel of `pesq`, the PESQ metric; pip builds it).
 # Installs them when run as root; otherwise prints the exact command and fails.
 set -euo pipefail
-packages=(espeak-ng ffmpeg fluidsynth fluid-soundfont-gm)
+packages=(espeak-ng ffmpeg fluidsynth fluid-soundfont-gm gcc libc6-dev)
 missing=()
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
 command -v fluidsynth >/dev/null || missing+=(fluidsynth)
 [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || missing+=(fluid-soundfont-gm)
+command -v cc >/dev/null || missing+=(gcc libc6-dev)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
     echo "missing system packages: ${missing[*]}; install them with:" >&2

@@ -12,12 +12,22 @@ from typing import Any
 
 from torch import nn
 
+from separation.models.cleanunet import CleanUNet
+from separation.models.convtasnet import ConvTasNetDenoiser
+from separation.models.magnitude_denoisers import CRCED, CRNN
+from separation.models.pulse_cnn import PulseCNN
 from separation.models.svoice import SVoice
 from separation.models.unet import UNetSeparator
 
 MODELS: dict[str, type[nn.Module]] = {
     "svoice": SVoice,
     "unet": UNetSeparator,
+    # Speech enhancement (noisy waveform -> (batch, sources, time)); losses in separation.losses.enhance.
+    "convtasnet": ConvTasNetDenoiser,
+    "cleanunet": CleanUNet,
+    "crced": CRCED,
+    "crnn": CRNN,
+    "pulse_cnn": PulseCNN,
 }
 
 
