@@ -1,0 +1,23 @@
+"""The objective registry: a grid axis over training objectives is one key, `objective.name`."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from separation.objectives.base import Objective
+from separation.objectives.supervised import Supervised
+
+OBJECTIVES: dict[str, type[Objective]] = {
+    "supervised": Supervised,
+}
+
+
+def objective_arguments(name: str) -> list[str]:
+    return [p for p in inspect.signature(OBJECTIVES[name].__init__).parameters if p not in ("self", "args", "kwargs")]
+
+
+def build_objective(name: str, args: dict[str, Any] | None = None) -> Objective:
+    if name not in OBJECTIVES:
+        raise KeyError(f"unknown objective '{name}'; allowed: {', '.join(OBJECTIVES)}")
+    return OBJECTIVES[name](**(args or {}))
