@@ -18,11 +18,13 @@ from separation.grid.claim import DEFAULT_TIMEOUT as CLAIM_TIMEOUT  # standard l
 def _train(args) -> int:
     from separation.config import load_config, parse_set_arguments
     from separation.train import train
+    from separation.training.interrupt import handle_signals
 
     config = load_config(args.config, parse_set_arguments(args.set))
     if args.run_dir:
         config.run_dir = args.run_dir
-    result = train(config, resume=not args.restart)
+    with handle_signals():  # Ctrl-C / kill: finish the step, save it, exit 130 / 143
+        result = train(config, resume=not args.restart)
     metrics = result.metrics
     shown = {k: round(v, 3) for k, v in metrics.items() if k.startswith(("val/", "test/"))}
     print(f"{result.status}: {result.run_dir} after {result.global_step} steps; {shown}")
@@ -101,6 +103,7 @@ def _add_chunk_options(command: argparse.ArgumentParser) -> None:
 
 def _grid(args) -> int:
     from separation.grid.runner import count_line, exit_status, format_table, run_local, study_dir_for
+    from separation.training.interrupt import handle_signals
     from separation.grid.spec import load_spec
 
     spec = load_spec(args.spec)
@@ -112,10 +115,12 @@ def _grid(args) -> int:
     if args.engine == "ray":
         from separation.grid.ray_engine import run_ray
 
+        # Ray handles Ctrl-C itself (its trials resume from their last checkpoint next time).
         result = run_ray(spec, args.runs, args.retry_failed, args.trials_per_gpu, args.cpus_per_trial, args.address,
                          args.max_retries, claim_timeout=args.claim_timeout)
     else:
-        result = run_local(spec, args.runs, args.retry_failed, claim_timeout=args.claim_timeout)
+        with handle_signals():
+            result = run_local(spec, args.runs, args.retry_failed, claim_timeout=args.claim_timeout)
     print(f"{spec.study}: {count_line(result)} ({study_dir})")
     return exit_status(result)
 
@@ -216,12 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from separation.errors import USER_ERRORS
-    from separation.training.interrupt import TrainingInterrupted, handle_signals
+    from separation.training.interrupt import TrainingInterrupted
 
     args = build_parser().parse_args(argv)
     try:
-        with handle_signals():
-            return args.func(args)
+        return args.func(args)
     except TrainingInterrupted as interruption:
         print(f"separation: {interruption}; rerun the same command to resume", file=sys.stderr)
         return interruption.exit_code

@@ -8,7 +8,7 @@ Rerunning resumes from that checkpoint mid-epoch: the training loaders are
 resumable (`separation.data.resumable`), so the resumed run sees exactly the
 batches the uninterrupted one would have.
 
-Handlers are installed by the CLI (`handle_signals`), in the main thread only;
+Handlers are installed by the CLI around `train` and a local `grid` (`handle_signals`), in the main thread only;
 library callers (tests, Ray workers) get the callback without the handlers.
 """
 
