@@ -57,7 +57,7 @@ def format_table(spec: GridSpec, study_dir: Path) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows]]
     counts = Counter(state.values())
-    summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("completed", "diverged", "failed", "stopped-at-target", "interrupted", "missing"))
+    summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("completed", "diverged", "collapsed", "failed", "stopped-at-target", "interrupted", "missing"))
     lines.append(f"{len(spec.trials)} trials in {study_dir}: {summary}")
     return "\n".join(lines)
 
@@ -71,7 +71,7 @@ def _progress(spec: GridSpec, study_dir: Path, running: str | None, seconds_per_
     now = f", running {running}" if running else ""
     return (
         f"[grid {spec.study}] {finished}/{len(spec.trials)} done: {counts['completed']} completed, "
-        f"{counts['diverged']} diverged, {counts['failed']} failed, {counts['stopped-at-target']} at target{now}{eta}"
+        f"{counts['diverged']} diverged, {counts['collapsed']} collapsed, {counts['failed']} failed, {counts['stopped-at-target']} at target{now}{eta}"
     )
 
 

@@ -23,11 +23,11 @@ from separation.atomic import write_text_atomic
 from separation.grid.spec import Trial
 
 MARKER = "DONE"
-FINISHED = ("completed", "diverged", "failed", "stopped-at-target")
+FINISHED = ("completed", "diverged", "collapsed", "failed", "stopped-at-target")
 
 
 def trial_status(trial_dir: Path) -> str:
-    """completed | diverged | failed | stopped-at-target (finished), interrupted, or missing."""
+    """completed | diverged | collapsed | failed | stopped-at-target (finished), interrupted, or missing."""
     marker = trial_dir / MARKER
     if marker.exists():
         try:
