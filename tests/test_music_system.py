@@ -233,3 +233,22 @@ def test_experiment_specs_expand():
     ]
     assert len(baseline) == len(set(t.config.seed for t in study.trials))
     assert {t.config.optimizer.name for t in study.trials} >= {"adam", "adamw", "sgd_momentum", "rmsprop"}
+
+
+def test_cpu_optimizer_study_sweeps_six_optimizers_around_spleeters_adam():
+    from separation.grid.spec import load_spec
+    from separation.systems.music import music_model_args
+    from separation.models import build_model
+
+    study = load_spec(REPO / "experiments" / "unet_optimizers_cpu.yaml")
+    lrs = defaultdict(set)
+    for trial in study.trials:
+        lrs[trial.config.optimizer.name].add(trial.config.optimizer.lr)
+    assert len(lrs) >= 6 and all(len(values) >= 3 for values in lrs.values()), dict(lrs)
+    assert 1e-4 in lrs["adam"] and {"sgd_momentum", "rmsprop", "adagrad", "adadelta"} <= set(lrs)
+    config = study.trials[0].config
+    model = build_model(config.model.name, music_model_args(config))
+    samples = int(round(config.data.segment_seconds * config.data.sample_rate))
+    # Training segments fill exactly one patch of the U-Net: no padded frames in training.
+    assert model.stft.frames(samples, pad=False) == model.patch_frames
+    assert config.trainer.max_epochs * config.data.train_items_per_epoch // config.data.batch_size == 512

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from separation.analysis.cells import seeds_planned, worst_value
-from separation.analysis.collect import LOST, OK, OUTCOMES, Study
+from separation.analysis.collect import OK, OUTCOMES, Study
 from separation.analysis.stats import LEVEL, MIN_SEEDS, Interval
 
 TRAIN_LOSS = "train/loss_step"
@@ -92,7 +92,8 @@ def _series(study: Study, metric: str) -> dict[str, dict[int, float]]:
     return table
 
 
-def _loss_steps(study: Study, logged: dict[str, dict[int, float]]) -> list[int]:
+def _loss_steps(logged: dict[str, dict[int, float]]) -> list[int]:
+    """8, 32, 128, ... up to the last logged step of any compared trial."""
     last = max((max(steps) for steps in logged.values() if steps), default=-1) + 1
     steps, step = [], FIRST_LOSS_STEP
     while step <= last:
@@ -124,7 +125,7 @@ def early_ranking(study: Study, resamples: int = RESAMPLES, seed: int = 0) -> Ea
     val = _series(study, study.headline.val)
     loss = _series(study, TRAIN_LOSS)
     val_steps = sorted({s for t in trials["trial"] for s in val.get(t, {})})
-    loss_steps = _loss_steps(study, {t: loss.get(t, {}) for t in trials["trial"]})
+    loss_steps = _loss_steps({t: loss.get(t, {}) for t in trials["trial"]})
     if not val_steps:
         return f"no compared trial logged {study.headline.val}"
 
@@ -163,7 +164,3 @@ def early_ranking(study: Study, resamples: int = RESAMPLES, seed: int = 0) -> Ea
             break
         stable_from = point.step
     return EarlyRanking(cells, max(g.size for g in groups), final_top, points, stable_from)
-
-
-def lost_seeds(study: Study, cells: list[str]) -> int:
-    return int(study.trials[study.trials["cell"].isin(cells)]["status"].isin(LOST).sum())
