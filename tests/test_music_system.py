@@ -6,6 +6,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -218,6 +219,15 @@ def test_one_epoch_through_the_grid_runner(music_corpus, tmp_path):
         assert summary["status"] == "completed" and summary["global_step"] == 2
         assert {"val/sdr", "val/sdr_vocals", "test/sdr"} <= set(summary["metrics"])
         assert (tmp_path / "runs" / "unet_smoke" / trial.id / "best.ckpt").is_file()
+    # The music report shows SDRi beside SDR and the mixture / oracle-mask reference rows of the same test excerpts.
+    from separation.analysis.report import write_report
+
+    report = write_report(tmp_path / "runs" / "unet_smoke", tmp_path / "report", spec).read_text()
+    assert "test SDRi median [IQR]" in report and "| oracle ratio mask |" in report and "| mixture |" in report
+    trials = pd.read_csv(tmp_path / "report" / "trials.csv")
+    assert (trials["ref[test/sdr_oracle]"] > trials["ref[test/sdr_mixture]"]).all()
+    assert trials["ref[test/sdr_mixture]"].abs().max() < 1e-3  # two stems: the mixture's SDRs cancel in the mean
+    assert "Not computed: it compares 2 cell(s)" in report
 
 
 def test_experiment_specs_expand():

@@ -56,6 +56,8 @@ def cell_table(study: Study) -> pd.DataFrame:
                 continue  # test_improvement: only where the headline is not an improvement already
             median, q25, q75 = median_iqr(seed_values(study, cell, column))
             row.update({f"{column}_median": median, f"{column}_q25": q25, f"{column}_q75": q75})
+        for column in [c for c in trials.columns if c.startswith(("test[", "test_improvement["))]:
+            row[f"{column}_median"] = median_iqr(seed_values(study, cell, column))[0]  # per stem
         row["val_final_median_conservative"] = median_iqr(seed_values(study, cell, "val_final", True))[0]
         row["test_median_conservative"] = median_iqr(seed_values(study, cell, "test", True))[0]
         outcomes = trials[trials["status"].isin(OUTCOMES)]

@@ -241,6 +241,11 @@ def trial_row(trial_id: str, status: str, meta: dict, metrics: pd.DataFrame, hea
     }
     if headline.improvement:
         row["test_improvement"] = float(final.get(headline.improvement, float("nan")))
+        # Per stem (music: `test/sdri_vocals`): with two stems the mean SDRi equals the mean SDR, the stems' do not.
+        prefix = headline.improvement + "_"
+        for stem in [key[len(prefix):] for key in final if key.startswith(prefix)]:
+            row[f"test[{stem}]"] = float(final.get(f"{headline.test}_{stem}", float("nan")))
+            row[f"test_improvement[{stem}]"] = float(final[prefix + stem])
     for _, metric in headline.references:
         for key, value in final.items():
             if key == metric or (key.startswith(metric + "_") and "/" not in key[len(metric) + 1:]):

@@ -300,6 +300,8 @@ def _cells_section(study: Study, table: pd.DataFrame, column: str) -> str:
     names = {"test": "test", "test_improvement": f"test {study.headline.improvement_name}"}
     header = ["cell", "finished/seeds", "diverged", "collapsed", "failed", "not run", "val median [IQR]"]
     header += [f"{names[c]} median [IQR]" for c in reported] + [f"{'test' if reported else 'val'} (lost=worst)"]
+    per_stem = [c for c in table.columns if c.startswith("test_improvement[") and table[c].notna().any()] if reported else []
+    header += [f"{study.headline.improvement_name} {c[len('test_improvement['):-len(']_median')]}" for c in per_stem]
     header += [f"s to {t} (reached)" for t in study.targets]
     header += ["LR cuts", "clipped %", "s/step"]
     rows = []
@@ -311,6 +313,7 @@ def _cells_section(study: Study, table: pd.DataFrame, column: str) -> str:
             _median_iqr_text(row["val_final_median"], row["val_final_q25"], row["val_final_q75"]),
             *(_median_iqr_text(row[f"{c}_median"], row[f"{c}_q25"], row[f"{c}_q75"]) for c in reported),
             _num(row[f"{column}_median_conservative"]),
+            *(_num(row[c]) for c in per_stem),
         ]
         for key in study.targets:
             outcomes = finished + row["n_diverged"] + row["n_collapsed"]
@@ -351,7 +354,9 @@ def _references(study: Study) -> list[str]:
     lines = [
         f"Reference rows, scored by every trial's test run on the same test excerpts (median over {len(finished)} trials): "
         f"the mixture as every stem's estimate ({headline.improvement_name} 0 by definition), and the oracle ratio mask "
-        f"(the references' ideal soft mask in the model's STFT, every bin: the ceiling of a mask-based model).",
+        f"(the references' ideal soft mask in the model's STFT, every bin: the ceiling of a mask-based model)."
+        + (f" With two stems the mixture's {name}s for the two stems are opposite, so a mean {headline.improvement_name} equals "
+           f"the mean {name}; the per-stem {headline.improvement_name} columns above tell the stems apart." if len(stems) == 2 else ""),
         "",
         _table(["reference", f"test {name}", f"test {headline.improvement_name}", *(f"{name} {s}" for s in stems)], rows),
         "",
