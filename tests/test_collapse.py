@@ -12,9 +12,11 @@ from separation.evaluation.music import global_sdr, oracle_ratio_mask
 from separation.grid.trial import FINISHED
 from separation.models import MODELS
 from separation.models.stft import STFT
+from separation.models.svoice import SVoice
 from separation.models.unet import UNetSeparator
 from separation.train import train
 
+from conftest import tiny_speech_config
 from test_music_system import tiny_music_config
 
 
@@ -66,6 +68,22 @@ def test_a_model_forced_to_output_the_mixture_is_recorded_collapsed(music_corpus
     honest = train(tiny_music_config(music_corpus, tmp_path / "unet"))
     assert honest.status == "completed" and honest.reason is None
     assert {"test/sdri", "test/sdr_mixture", "test/sdr_oracle"} <= set(honest.metrics)
+
+
+class SpeakerCopy(SVoice):
+    """An SVoice that trains as usual but, in eval mode, returns the mixture for every speaker."""
+
+    def forward(self, mixture: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            return super().forward(mixture)
+        return mixture.unsqueeze(1).repeat(1, self.n_src, 1)
+
+
+def test_a_speech_model_returning_the_mixture_is_recorded_collapsed(speech_corpus, tmp_path, monkeypatch):
+    monkeypatch.setitem(MODELS, "speaker_copy", SpeakerCopy)
+    config = tiny_speech_config(speech_corpus, tmp_path, **{"model.name": "speaker_copy", "trainer.max_epochs": 1})
+    result = train(config)
+    assert result.status == "collapsed" and "test/si_snri +0.00 dB" in result.reason
 
 
 def test_oracle_ratio_mask_beats_the_mixture_on_a_generated_song(music_corpus):
