@@ -29,6 +29,8 @@ def test_trivial_estimates_leave_no_residual_and_separated_ones_do():
     sources = torch.randn(3, 2, 2, 4000, generator=generator)
     residual, _ = item_statistics(sources, sources.sum(dim=1))
     assert (residual > 0.3).all()
+    blocked = item_statistics(sources, sources.sum(dim=1), block=333)  # blocks need not divide the length
+    torch.testing.assert_close(blocked[0], residual)
     _, silent = item_statistics(torch.zeros_like(scaled), mixture)
     assert (silent == 0).all()
 

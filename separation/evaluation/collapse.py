@@ -32,21 +32,29 @@ RESIDUAL_THRESHOLD = 1e-4  # second component 40 dB below the shared one
 SILENCE_THRESHOLD = 1e-8  # estimates 80 dB below the mixture
 
 
-def item_statistics(estimates: torch.Tensor, mixture: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def item_statistics(estimates: torch.Tensor, mixture: torch.Tensor, block: int = 1 << 20) -> tuple[torch.Tensor, torch.Tensor]:
     """(shared-signal residual, energy relative to the mixture) per item, both `(batch,)`.
+
+    The singular values come from the `(sources, sources)` Gram matrix, summed
+    in float64 over blocks of `block` samples, so a whole track never needs a
+    float64 copy (4 stems of a 4-minute stereo track would take 680 MB).
 
     Args:
         estimates: `(batch, sources, *channels, time)`.
         mixture: `(batch, *channels, time)`.
     """
     batch, sources = estimates.shape[:2]
-    matrix = estimates.double().reshape(batch, sources, -1)
-    energy = matrix.square().sum(dim=(1, 2))
-    singular = torch.linalg.svdvals(matrix)  # (batch, min(sources, samples))
-    power = singular.square()
-    residual = (power.sum(dim=1) - power[:, 0]).clamp_min(0) / energy.clamp_min(1e-30)
-    relative = energy / mixture.double().reshape(batch, -1).square().sum(dim=1).clamp_min(1e-30)
-    return residual, relative
+    matrix = estimates.reshape(batch, sources, -1)
+    gram = torch.zeros(batch, sources, sources, dtype=torch.float64, device=estimates.device)
+    for start in range(0, matrix.shape[-1], block):
+        part = matrix[..., start : start + block].double()
+        gram += part @ part.transpose(1, 2)
+    power = torch.linalg.eigvalsh(gram)  # ascending: the squared singular values
+    energy = gram.diagonal(dim1=1, dim2=2).sum(dim=1)
+    residual = (energy - power[:, -1]).clamp_min(0) / energy.clamp_min(1e-30)
+    flat = mixture.reshape(batch, -1)
+    mixture_energy = sum(flat[:, i : i + block].double().square().sum(dim=1) for i in range(0, flat.shape[-1], block))
+    return residual, energy / mixture_energy.clamp_min(1e-30)
 
 
 @dataclass
