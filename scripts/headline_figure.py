@@ -8,7 +8,7 @@ Reads the committed per-trial tables (`results/<study>/trials.csv`, written by
 
 Each panel is one study: the test SI-SNRi of every finished seed of every cell
 run over at least 3 seeds (an optimizer study's single-seed LR-sweep cells are
-left to its own report), the median as a bar, diverged seeds counted under the
+left to its own report), the median as a bar, diverged and collapsed seeds counted under the
 axis label.
 """
 
@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from separation.analysis.collect import OK  # noqa: E402
+from separation.analysis.collect import LOST, OK  # noqa: E402
 from separation.analysis.stats import MIN_SEEDS  # noqa: E402
 from separation.atomic import write_bytes_atomic  # noqa: E402
 
@@ -56,8 +56,8 @@ def _panel(ax, table: pd.DataFrame, title: str) -> None:
         label = str(rows[label_column].iloc[0]).replace("_", "_\n")  # long names on two lines
         if label_column == "optimizer_name":
             label += f"\nlr {rows['lr'].iloc[0]:g}"
-        diverged = int((rows["status"] == "diverged").sum())
-        labels.append(label + (f"\n{diverged} diverged" if diverged else ""))
+        lost = rows["status"][rows["status"].isin(LOST)].value_counts()
+        labels.append(label + "".join(f"\n{n} {status}" for status, n in lost.items()))
     ax.set_xticks(range(len(cells)), labels, fontsize=8)
     ax.set_title(title, fontsize=10)
     ax.grid(axis="y", alpha=0.3)

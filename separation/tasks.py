@@ -25,6 +25,11 @@ class Headline:
     val: str  # selection metric (validation split)
     test: str  # reported metric (held-out test split)
     name: str  # for humans, e.g. "SI-SNRi"
+    # Improvement of the test metric over the mixture, shown beside it (None: the headline is one already).
+    improvement: str | None = None
+    improvement_name: str = ""
+    # Reference rows scored on the same test excerpts: (label, test metric); per stem as `<metric>_<stem>`.
+    references: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -147,7 +152,8 @@ TASKS: dict[str, Task] = {
         validate=_music_validate,
         parts=_music_parts,
         model_args=_music_model_args,
-        headline=Headline("val/sdr", "test/sdr", "SDR"),
+        headline=Headline("val/sdr", "test/sdr", "SDR", "test/sdri", "SDRi",
+                          (("mixture", "test/sdr_mixture"), ("oracle ratio mask", "test/sdr_oracle"))),
         separator=_music_separator,
         evaluate=_music_evaluate,
         model_method="separate",

@@ -5,7 +5,7 @@
 
 Everything a run writes lives in `config.run_dir`: `config.yaml`, TensorBoard
 events, `metrics.csv`, `last.ckpt` / `best.ckpt` and `summary.json` (its outcome:
-completed or diverged, with the reason). Calling `train` again on the same
+completed, diverged or collapsed, with the reason). Calling `train` again on the same
 directory resumes from `last.ckpt`.
 """
 
@@ -51,7 +51,7 @@ warnings.filterwarnings("ignore", message=r"`training_step` returned `None`")
 
 @dataclass
 class TrainResult:
-    status: str  # completed | diverged | stopped-at-target
+    status: str  # completed | diverged | collapsed | stopped-at-target
     reason: str | None
     run_dir: str
     global_step: int
@@ -189,9 +189,12 @@ def train(config: Config, resume: bool = True, extra_callbacks=(), plugins=None,
         test_metrics = trainer.test(system, datamodule=datamodule, verbose=False)
         if test_metrics:
             metrics.update(_scalar_metrics(test_metrics[0]))
+    reason = system.divergence_reason
+    if status == "completed" and system.collapse_reason:  # trivial estimates: an outcome, like divergence
+        status, reason = "collapsed", system.collapse_reason
     result = TrainResult(
         status=status,
-        reason=system.divergence_reason,
+        reason=reason,
         run_dir=str(run_dir),
         global_step=int(trainer.global_step),
         epochs=int(trainer.current_epoch),

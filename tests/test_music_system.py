@@ -6,6 +6,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -218,6 +219,15 @@ def test_one_epoch_through_the_grid_runner(music_corpus, tmp_path):
         assert summary["status"] == "completed" and summary["global_step"] == 2
         assert {"val/sdr", "val/sdr_vocals", "test/sdr"} <= set(summary["metrics"])
         assert (tmp_path / "runs" / "unet_smoke" / trial.id / "best.ckpt").is_file()
+    # The music report shows SDRi beside SDR and the mixture / oracle-mask reference rows of the same test excerpts.
+    from separation.analysis.report import write_report
+
+    report = write_report(tmp_path / "runs" / "unet_smoke", tmp_path / "report", spec).read_text()
+    assert "test SDRi median [IQR]" in report and "| oracle ratio mask |" in report and "| mixture |" in report
+    trials = pd.read_csv(tmp_path / "report" / "trials.csv")
+    assert (trials["ref[test/sdr_oracle]"] > trials["ref[test/sdr_mixture]"]).all()
+    assert trials["ref[test/sdr_mixture]"].abs().max() < 1e-3  # two stems: the mixture's SDRs cancel in the mean
+    assert "Not computed: it compares 2 cell(s)" in report
 
 
 def test_experiment_specs_expand():
@@ -233,3 +243,22 @@ def test_experiment_specs_expand():
     ]
     assert len(baseline) == len(set(t.config.seed for t in study.trials))
     assert {t.config.optimizer.name for t in study.trials} >= {"adam", "adamw", "sgd_momentum", "rmsprop"}
+
+
+def test_cpu_optimizer_study_sweeps_six_optimizers_around_spleeters_adam():
+    from separation.grid.spec import load_spec
+    from separation.systems.music import music_model_args
+    from separation.models import build_model
+
+    study = load_spec(REPO / "experiments" / "unet_optimizers_cpu.yaml")
+    lrs = defaultdict(set)
+    for trial in study.trials:
+        lrs[trial.config.optimizer.name].add(trial.config.optimizer.lr)
+    assert len(lrs) >= 6 and all(len(values) >= 3 for values in lrs.values()), dict(lrs)
+    assert 1e-4 in lrs["adam"] and {"sgd_momentum", "rmsprop", "adagrad", "adadelta"} <= set(lrs)
+    config = study.trials[0].config
+    model = build_model(config.model.name, music_model_args(config))
+    samples = int(round(config.data.segment_seconds * config.data.sample_rate))
+    # Training segments fill exactly one patch of the U-Net: no padded frames in training.
+    assert model.stft.frames(samples, pad=False) == model.patch_frames
+    assert config.trainer.max_epochs * config.data.train_items_per_epoch // config.data.batch_size == 512

@@ -80,7 +80,7 @@ def write_trial(folder, trial, status, last_epoch=EPOCHS):
         if not diverging and value >= 5 and "val/si_snri>=5" not in reached:
             reached["val/si_snri>=5"] = {"step": step, "epoch": epoch, "train_seconds": 0.05 * step, "val_seconds": 0.1 * epoch, "value": value}
     metrics = {"val/si_snri": val[-1], "val/loss": -val[-1]}
-    if status == "completed":
+    if status in ("completed", "collapsed"):
         metrics.update({"test/si_snri": test, "test/si_snr": test + 3})
         rows += [(step, "test/si_snri", test, 2000.0), (step, "test/si_snr", test + 3, 2000.0)]
     else:
@@ -92,8 +92,9 @@ def write_trial(folder, trial, status, last_epoch=EPOCHS):
     if status == "failed":
         meta.update(reason="RuntimeError: out of memory", end="2026-01-01T10:01:00+00:00")
         (folder / "error.log").write_text("Traceback ...\nRuntimeError: out of memory\n")
-    elif status in ("completed", "diverged"):
-        reason = "non-finite training loss (nan) at step 20" if status == "diverged" else None
+    elif status in ("completed", "diverged", "collapsed"):
+        reason = {"diverged": "non-finite training loss (nan) at step 20",
+                  "collapsed": "collapsed on all 3 test items: every source estimate is one signal up to scale"}.get(status)
         meta.update(reason=reason, end="2026-01-01T10:02:00+00:00", result={
             "status": status, "reason": reason, "global_step": last_epoch * STEPS_PER_EPOCH, "epochs": last_epoch,
             "train_seconds": 0.05 * last_epoch * STEPS_PER_EPOCH, "val_seconds": 0.1 * last_epoch, "metrics": metrics,
@@ -119,6 +120,7 @@ def study(tmp_path_factory):
         find(spec, "adam", 1e-3, "plateau", "norm", 1).id: "failed",
         find(spec, "adam", 1e-3, "none", "none", 2).id: "missing",
         find(spec, "sgd_momentum", 0.01, "plateau", "norm", 0).id: "running",
+        find(spec, "sgd_momentum", 0.01, "none", "norm", 1).id: "collapsed",
     }
     for trial in spec.trials:
         status = special.get(trial.id, "completed")
@@ -176,12 +178,17 @@ def test_cell_statistics(study):
     assert plateau["seconds_to[val/si_snri>=5]_median"] == pytest.approx(1.5)
     failed = cell("adam", 1e-3, "plateau", "norm")
     assert (failed["n_completed"], failed["n_failed"]) == (2, 1)
+    # A collapsed seed is counted like a diverged one: out of the primary median, at the worst value in the conservative one.
+    collapsed = cell("sgd_momentum", 0.01, "none", "norm")
+    assert (collapsed["n_completed"], collapsed["n_collapsed"]) == (2, 1)
+    assert collapsed["test_median"] == pytest.approx((4.0 + 4.5) / 2)  # seeds 0 and 2
+    assert collapsed["test_median_conservative"] == pytest.approx(4.0)  # 2.8 (the worst), 4.0, 4.5
 
 
 def test_every_figure_is_a_png(study):
     figures = sorted(p.name for p in (study["out"] / "figures").iterdir())
     assert figures == sorted(["learning_curves.png", "final_metric.png", "learning_rate.png", "grad_norms.png",
-                              "time_to_target.png", "performance_profile.png", "lr_sensitivity.png"])
+                              "time_to_target.png", "performance_profile.png", "lr_sensitivity.png", "early_ranking.png"])
     for name in figures:
         data = (study["out"] / "figures" / name).read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 10_000, name
@@ -197,6 +204,8 @@ def test_report_lists_missing_diverged_and_failed_and_answers_the_claims(study):
     assert "seed 2 (missing)" in report and "seed 0 (interrupted)" in report
     assert by_status["diverged"] in report and "non-finite training loss" in report
     assert by_status["failed"] in report and "out of memory" in report
+    assert by_status["collapsed"] in report and "one signal up to scale" in report and "| collapsed | 1 |" in report
+    assert "## How early can the ranking be read?" in report and "training loss at step 8" in report
     assert "Which optimizer wins" in report and "separation grid" in report
     assert "svoice (enc_dim=16, kernel_size=4, hidden_size=8, num_repeats=1): " in report and " parameters." in report
     # adam beats sgd by about 2 dB on every seed, but its selected cell kept two seeds (one is missing):
@@ -306,3 +315,26 @@ def test_headline_figure_from_committed_tables(study, tmp_path, capsys):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not list(tmp_path.glob("*.png.*"))
     assert headline.main([str(tmp_path / "nowhere"), "-o", str(tmp_path / "x.png")]) == 2
     assert "nowhere/trials.csv: no such file" in capsys.readouterr().err and not (tmp_path / "x.png").exists()
+
+
+def test_report_regenerates_from_its_own_tables(study, tmp_path):
+    """No runs needed: trials.csv, steps.csv and the spec give the same tables and sections again."""
+    from separation.analysis.report import write_report_from_tables
+
+    original = study["out"]
+    copy = tmp_path / "synth"
+    shutil.copytree(original, copy)
+    (copy / "provenance.json").unlink()  # an older report: its provenance comes from REPORT.md's Setup lines
+    report = write_report_from_tables(copy, study["root"] / "synth.yaml").read_text()
+    for name in ("trials.csv", "steps.csv", "cells.csv", "comparisons.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(copy / name), pd.read_csv(original / name), check_dtype=False)
+    old = (original / "REPORT.md").read_text()
+    assert "regenerated from its committed tables" in report and "regenerated from its committed tables" not in old
+    for section in ("## Results per cell", "## Findings", "## How early can the ranking be read?"):
+        assert report[report.index(section):].split("\n## ")[0] == old[old.index(section):].split("\n## ")[0]
+    assert [l for l in report.splitlines() if l.startswith("- Engine:")] == [l for l in old.splitlines() if l.startswith("- Engine:")]
+    other = tmp_path / "other.yaml"
+    other.write_text((study["root"] / "synth.yaml").read_text().replace("seed: [0, 1, 2]", "seed: [7]"))
+    (tmp_path / "base.yaml").write_text(BASE)
+    with pytest.raises(UserError, match="not trials of"):
+        write_report_from_tables(copy, other)

@@ -1,11 +1,11 @@
 """Per-cell summaries, selection on validation, and comparisons reported on test.
 
-How divergence enters (stated in every report):
-- primary statistics use the seeds that finished without diverging, and every
-  summary says how many of the cell's seeds diverged;
-- the conservative variant gives each diverged seed the worst value any trial
-  of the study reached on that metric, so a setting that often diverges cannot
-  look good on its few surviving seeds;
+How divergence and collapse enter (stated in every report):
+- primary statistics use the seeds that finished without diverging or
+  collapsing (`LOST`), and every summary says how many of the cell's seeds did;
+- the conservative variant gives each diverged or collapsed seed the worst
+  value any trial of the study reached on that metric, so a setting that often
+  diverges or collapses cannot look good on its few surviving seeds;
 - selection uses the conservative validation median, among the cells planned
   over at least MIN_SEEDS seeds when there are any (see `select_best`); failed, interrupted and
   missing trials are counted and listed, and enter no statistic.
@@ -18,27 +18,27 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from separation.analysis.collect import OK, OUTCOMES, Study
+from separation.analysis.collect import LOST, OK, OUTCOMES, Study
 from separation.analysis.stats import MIN_SEEDS, Interval, bootstrap_difference, median_iqr, probability_of_improvement
 
-STATUSES = ("completed", "stopped-at-target", "diverged", "failed", "interrupted", "missing")
+STATUSES = ("completed", "stopped-at-target", "diverged", "collapsed", "failed", "interrupted", "missing")
 
 
 def worst_value(study: Study, column: str) -> float:
-    """The lowest finite value of `column` among the study's non-diverged finished trials."""
+    """The lowest finite value of `column` among the study's finished trials that neither diverged nor collapsed."""
     values = study.trials.loc[study.trials["status"].isin(OK), column].to_numpy(dtype=float)
     values = values[np.isfinite(values)]
     return float(values.min()) if values.size else float("nan")
 
 
 def seed_values(study: Study, cell: str, column: str, conservative: bool = False) -> np.ndarray:
-    """One value per seed of a cell: finished non-diverged seeds, plus diverged ones at the worst value if conservative."""
+    """One value per seed of a cell: seeds that finished well, plus diverged/collapsed ones at the worst value if conservative."""
     rows = study.by_cell[cell]
     values = rows.loc[rows["status"].isin(OK), column].to_numpy(dtype=float)
     values = values[np.isfinite(values)]
     if conservative:
-        diverged = int((rows["status"] == "diverged").sum())
-        values = np.concatenate([values, np.full(diverged, worst_value(study, column))])
+        lost = int(rows["status"].isin(LOST).sum())
+        values = np.concatenate([values, np.full(lost, worst_value(study, column))])
     return values
 
 
@@ -51,9 +51,13 @@ def cell_table(study: Study) -> pd.DataFrame:
         row = {"cell": cell, **{f: first[f] for f in study.factors}, "seeds": len(trials)}
         counts = trials["status"].value_counts()
         row.update({f"n_{s.replace('-', '_')}": int(counts.get(s, 0)) for s in STATUSES})
-        for column in ("val_final", "test", "val_best"):
+        for column in ("val_final", "test", "val_best", "test_improvement"):
+            if column not in trials:
+                continue  # test_improvement: only where the headline is not an improvement already
             median, q25, q75 = median_iqr(seed_values(study, cell, column))
             row.update({f"{column}_median": median, f"{column}_q25": q25, f"{column}_q75": q75})
+        for column in [c for c in trials.columns if c.startswith(("test[", "test_improvement["))]:
+            row[f"{column}_median"] = median_iqr(seed_values(study, cell, column))[0]  # per stem
         row["val_final_median_conservative"] = median_iqr(seed_values(study, cell, "val_final", True))[0]
         row["test_median_conservative"] = median_iqr(seed_values(study, cell, "test", True))[0]
         outcomes = trials[trials["status"].isin(OUTCOMES)]
@@ -113,13 +117,13 @@ class Comparison:
     column: str  # "test" or "val_final"
     median_a: float
     median_b: float
-    n_a: int  # non-diverged finished seeds
+    n_a: int  # finished seeds that neither diverged nor collapsed
     n_b: int
-    diverged_a: int
+    diverged_a: int  # diverged or collapsed seeds (`LOST`)
     diverged_b: int
     difference: Interval  # median(a) - median(b), bootstrap over seeds
     p_better: float  # P(a > b) over seed pairs
-    conservative: Interval | None  # same with diverged seeds at the worst value; None when nothing diverged
+    conservative: Interval | None  # same with lost seeds at the worst value; None when none diverged or collapsed
     p_better_conservative: float | None
 
     @property
@@ -128,7 +132,8 @@ class Comparison:
 
 
 def _diverged(study: Study, cell: str) -> int:
-    return int((study.by_cell[cell]["status"] == "diverged").sum())
+    """Seeds of a cell that diverged or collapsed."""
+    return int(study.by_cell[cell]["status"].isin(LOST).sum())
 
 
 def compare(study: Study, a: str, b: str, column: str = "test") -> Comparison:

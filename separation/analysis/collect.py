@@ -32,7 +32,10 @@ from separation.training.metrics_csv import COLUMNS
 
 
 OK = ("completed", "stopped-at-target")  # final metrics mean something
-OUTCOMES = (*OK, "diverged")  # what the optimizer did; failed/interrupted/missing say nothing about it
+# Outcomes whose final metrics do not count: a diverged run has none, a collapsed one separates nothing
+# (separation.evaluation.collapse); the conservative statistics give both the study's worst value.
+LOST = ("diverged", "collapsed")
+OUTCOMES = (*OK, *LOST)  # what the optimizer did; failed/interrupted/missing say nothing about it
 FACTORS = ("optimizer", "lr", "scheduler", "clipping")
 SECTIONS = ("optimizer.", "scheduler.", "clipping.")
 
@@ -53,6 +56,10 @@ class Study:
     hue: str  # the factor that colours figures: the optimizer when it varies
     targets: list[str]  # time-to-target keys, e.g. "val/si_snri>=5"
     notes: list[str] = field(default_factory=list)  # folders ignored and why
+    # Setup lines on devices, engine, code, versions and compute, when they come from a
+    # committed report rather than the trials' meta.json (see `collect_tables`).
+    provenance: list[str] | None = None
+    source: str = "runs"  # "runs" (trial folders) or "tables" (a committed report's CSVs)
 
     @property
     def cells(self) -> list[str]:
@@ -216,6 +223,17 @@ def trial_row(trial_id: str, status: str, meta: dict, metrics: pd.DataFrame, hea
         "device": meta.get("device", ""),
         "git_commit": meta.get("git_commit") or "",
     }
+    if headline.improvement:
+        row["test_improvement"] = float(final.get(headline.improvement, float("nan")))
+        # Per stem (music: `test/sdri_vocals`): with two stems the mean SDRi equals the mean SDR, the stems' do not.
+        prefix = headline.improvement + "_"
+        for stem in [key[len(prefix):] for key in final if key.startswith(prefix)]:
+            row[f"test[{stem}]"] = float(final.get(f"{headline.test}_{stem}", float("nan")))
+            row[f"test_improvement[{stem}]"] = float(final[prefix + stem])
+    for _, metric in headline.references:
+        for key, value in final.items():
+            if key == metric or (key.startswith(metric + "_") and "/" not in key[len(metric) + 1:]):
+                row[f"ref[{key}]"] = float(value)
     reached = result.get("time_to_target") or {}
     for key in targets:
         hit = reached.get(key)
@@ -329,4 +347,76 @@ def collect_study(study_dir: str | Path, spec_path: str | Path | None = None) ->
         hue=hue,
         targets=targets,
         notes=notes,
+    )
+
+
+PROVENANCE_FILE = "provenance.json"
+# The Setup lines of REPORT.md that come from meta.json, not from the tables.
+PROVENANCE_PREFIXES = ("- Devices:", "- Engine:", "- Code:", "- Versions:", "- Compute:")
+
+
+def _read_provenance(results_dir: Path) -> list[str] | None:
+    """The report's provenance lines: its provenance.json, else those lines of its REPORT.md (older reports)."""
+    path = results_dir / PROVENANCE_FILE
+    if path.is_file():
+        lines = read_json(path).get("lines")
+        if isinstance(lines, list):
+            return [str(line) for line in lines]
+    report = results_dir / "REPORT.md"
+    if report.is_file():
+        lines = [line for line in report.read_text().splitlines() if line.startswith(PROVENANCE_PREFIXES)]
+        return lines or None
+    return None
+
+
+def collect_tables(results_dir: str | Path, spec_path: str | Path) -> Study:
+    """A study rebuilt from a committed report (`trials.csv`, `steps.csv`) and its spec, without the runs.
+
+    The tables hold every outcome and every logged value; the spec gives each
+    trial's resolved config (the trial ids must match: an id hashes its config).
+    What only meta.json knew (engine, package versions, wall clock) is taken
+    from the report's `provenance.json`, or from the Setup lines of its REPORT.md.
+    """
+    results_dir = Path(results_dir)
+    paths = {name: results_dir / f"{name}.csv" for name in ("trials", "steps")}
+    for path in paths.values():
+        if not path.is_file():
+            raise UserError(f"{path}: no such file (expected a report folder written by `separation report`)")
+    spec = load_spec(spec_path)
+    trials = pd.read_csv(paths["trials"], keep_default_na=True)
+    steps = pd.read_csv(paths["steps"])
+    planned = {trial.id: trial for trial in spec.trials}
+    unknown = [t for t in trials["trial"] if t not in planned]
+    if unknown:
+        raise UserError(f"{paths['trials']}: {len(unknown)} trial id(s) are not trials of {spec_path} (their configs changed "
+                        f"since the report was written?), e.g. {unknown[0]}")
+    for column in ("reason", "device", "git_commit"):
+        if column in trials:
+            trials[column] = trials[column].fillna("").astype(str)
+    configs = {t: config_to_dict(planned[t].config) for t in trials["trial"]}
+    tasks = {config.get("task", "speech") for config in configs.values()}
+    task = next(iter(tasks))
+    if len(tasks) > 1 or task not in TASKS:
+        raise UserError(f"{paths['trials']}: trials of task(s) {', '.join(sorted(tasks))}; expected one of {', '.join(TASKS)}")
+    others = _other_axes([dict(planned[t].overrides) for t in trials["trial"]])
+    factors = [*FACTORS, *others]
+    varying = [f for f in factors if f in trials and trials[f].astype(str).nunique() > 1]
+    hue = next((f for f in ("optimizer", "scheduler", "clipping", *others) if f in varying), "optimizer")
+    metas = {row.trial: {"device": row.device, "git_commit": row.git_commit} for row in trials.itertuples()}
+    return Study(
+        name=spec.study,
+        study_dir=results_dir,
+        spec=spec,
+        task=task,
+        headline=TASKS[task].headline,
+        trials=trials,
+        steps=steps[["trial", "cell", *COLUMNS]],
+        configs=configs,
+        metas=metas,
+        factors=factors,
+        varying=varying,
+        hue=hue,
+        targets=_target_keys(list(configs.values())),
+        provenance=_read_provenance(results_dir),
+        source="tables",
     )

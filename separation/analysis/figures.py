@@ -23,7 +23,7 @@ from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
 import numpy as np  # noqa: E402
 
 from separation.analysis.cells import profile_times, select_best, seed_values  # noqa: E402
-from separation.analysis.collect import OUTCOMES, Study  # noqa: E402
+from separation.analysis.collect import LOST, OUTCOMES, Study  # noqa: E402
 from separation.analysis.stats import performance_profile, profile_taus  # noqa: E402
 
 DPI = 120
@@ -190,7 +190,7 @@ def learning_curves(study: Study, path: Path) -> str | None:
 def _status_note(study: Study, cell: str) -> str:
     counts = study.trials.loc[study.trials["cell"] == cell, "status"].value_counts()
     total = int(counts.sum())
-    notes = [f"{int(counts[s])}/{total} {s}" for s in ("diverged", "failed", "interrupted", "missing") if counts.get(s, 0)]
+    notes = [f"{int(counts[s])}/{total} {s}" for s in ("diverged", "collapsed", "failed", "interrupted", "missing") if counts.get(s, 0)]
     return f"  ({', '.join(notes)})" if notes else ""
 
 
@@ -216,8 +216,8 @@ def final_metric(study: Study, path: Path) -> str | None:
                            medianprops={"color": colour, "lw": 2}, boxprops={"color": colour}, whiskerprops={"color": colour},
                            capprops={"color": colour})
                 ax.scatter(values, y + rng.uniform(-0.18, 0.18, values.size), color=colour, s=18, zorder=3, edgecolor="white", lw=0.5)
-            diverged = int(((study.trials["cell"] == cell) & (study.trials["status"] == "diverged")).sum())
-            if diverged:  # no final value: an x per diverged seed at the left edge
+            diverged = int(((study.trials["cell"] == cell) & study.trials["status"].isin(LOST)).sum())
+            if diverged:  # no final value that counts: an x per diverged or collapsed seed at the left edge
                 ax.scatter(np.linspace(0.015, 0.015 + 0.02 * (diverged - 1), diverged), [y] * diverged, marker="x", color=colour,
                            s=40, lw=2, transform=ax.get_yaxis_transform(), zorder=3, clip_on=False)
         ax.set_yticks(positions, labels)
@@ -225,7 +225,7 @@ def final_metric(study: Study, path: Path) -> str | None:
         ax.set_title(f"{split.capitalize()} {study.headline.name} per cell")
         ax.grid(axis="x", alpha=0.3)
         ax.set_ylim(-0.7, len(cells) - 0.3)
-    _title(fig, "Final metric per cell: box = quartiles over seeds, dots = seeds, x at the left = diverged seed")
+    _title(fig, "Final metric per cell: box = quartiles over seeds, dots = seeds, x at the left = diverged or collapsed seed")
     _save(fig, path)
     return None
 
@@ -405,7 +405,7 @@ def lr_sensitivity(study: Study, path: Path) -> str | None:
                 if values.size:
                     lrs.append(lr)
                     medians.append(np.median(values))
-                diverged = int(((study.trials["cell"] == cell) & (study.trials["status"] == "diverged")).sum())
+                diverged = int(((study.trials["cell"] == cell) & study.trials["status"].isin(LOST)).sum())
                 if diverged:
                     ax.scatter([lr], [0.03], marker="x", color=colour, s=50, lw=2, transform=ax.get_xaxis_transform(), clip_on=False)
             ax.plot(lrs, medians, marker="o", linestyle=_line_style(index), color=colour, lw=1.5, ms=4, label=str(value))
@@ -415,7 +415,39 @@ def lr_sensitivity(study: Study, path: Path) -> str | None:
         ax.set_ylabel(f"final validation {_unit(study)}")
         ax.grid(alpha=0.3, which="major")
         ax.legend(loc="best")
-    _title(fig, "LR sensitivity: dots = seeds, line = median, x at the bottom = diverged seeds at that LR")
+    _title(fig, "LR sensitivity: dots = seeds, line = median, x at the bottom = diverged or collapsed seeds at that LR")
+    _save(fig, path)
+    return None
+
+
+def ranking_over_steps(study: Study, path: Path) -> str | None:
+    """Kendall tau of the early ranking against the final one, by validation metric and by training loss."""
+    from separation.analysis.ranking import FIRST_LOSS_STEP, early_ranking
+
+    analysis = early_ranking(study)
+    if isinstance(analysis, str):
+        return analysis
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
+    for index, (source, colour) in enumerate((("validation", "C0"), ("training loss", "C3"))):
+        points = analysis.at(source)
+        if not points:
+            continue
+        steps = [p.step for p in points]
+        ax.plot(steps, [p.tau.estimate for p in points], marker="o", ms=4, color=colour, linestyle=_line_style(index),
+                label=f"by {'validation ' + study.headline.name if source == 'validation' else 'training loss'}")
+        ax.fill_between(steps, [p.tau.low for p in points], [p.tau.high for p in points], color=colour, alpha=0.15, lw=0)
+    if analysis.stable_from is not None:
+        ax.axvline(analysis.stable_from, color="C0", lw=0.8, ls=":", label=f"top cell final from step {analysis.stable_from}")
+    ax.axvline(FIRST_LOSS_STEP, color="grey", lw=0.8, ls="--", label=f"step {FIRST_LOSS_STEP}")
+    ax.axhline(0, color="black", lw=0.6)
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("Kendall tau with the final ranking")
+    ax.set_title(f"{len(analysis.cells)} cells, up to {analysis.seeds} seeds each; band = 95% bootstrap over seeds")
+    ax.grid(alpha=0.3, which="major")
+    ax.legend(loc="lower right")
     _save(fig, path)
     return None
 
@@ -429,6 +461,7 @@ FIGURES = (
     ("time_to_target.png", time_to_target, "Training time to each target per cell."),
     ("performance_profile.png", performance_profiles, "Performance profiles (AlgoPerf) of time to target."),
     ("lr_sensitivity.png", lr_sensitivity, "Final validation metric against learning rate."),
+    ("early_ranking.png", ranking_over_steps, "Kendall tau between the ranking of cells at each point of training and the final ranking."),
 )
 
 

@@ -5,7 +5,7 @@ optimizer, a scheduler, clipping on/off) is represented by its best cell on the
 conservative validation median, and the two representatives are compared on
 the test metric. A verdict is only "supported" or "contradicted" when the 95%
 bootstrap interval of the difference excludes zero; when a compared cell had
-diverged seeds, the verdict uses the conservative interval (diverged = worst).
+diverged or collapsed seeds, the verdict uses the conservative interval (those seeds = worst).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def describe(study: Study, c: Comparison, name_a: str, name_b: str) -> str:
     metric = f"{split} {study.headline.name}"
     if c.n_a == 0 or c.n_b == 0:
         lacking = name_a if c.n_a == 0 else name_b
-        return f"{name_a} vs {name_b}: {lacking} has no finished, non-diverged seed with a {metric}; no comparison."
+        return f"{name_a} vs {name_b}: {lacking} has no finished seed that neither diverged nor collapsed with a {metric}; no comparison."
     interval = c.difference
     text = (
         f"{name_a} vs {name_b}: {metric} {_num(c.median_a)} vs {_num(c.median_b)} dB (medians of {_seeds(c.n_a, c.n_b)}), "
@@ -57,11 +57,11 @@ def describe(study: Study, c: Comparison, name_a: str, name_b: str) -> str:
     else:
         text += f", P({name_a} > {name_b}) = {c.p_better:.2f}; not resolved: fewer than {MIN_SEEDS} seeds per cell give no confidence interval."
     if c.conservative is not None:
-        parts = [f"{name} diverged on {k} of {k + n} seeds" for name, k, n in ((name_a, c.diverged_a, c.n_a), (name_b, c.diverged_b, c.n_b)) if k]
+        parts = [f"{name} diverged or collapsed on {k} of {k + n} seeds" for name, k, n in ((name_a, c.diverged_a, c.n_a), (name_b, c.diverged_b, c.n_b)) if k]
         cons = c.conservative
         bounds = f" [95% CI {_num(cons.low)}, {_num(cons.high)}]" if np.isfinite(cons.low) else ""
         text += (
-            f" Divergence: {'; '.join(parts)}. Counting diverged seeds at the study's worst {metric} "
+            f" Lost seeds: {'; '.join(parts)}. Counting them at the study's worst {metric} "
             f"({_num(worst_value(study, c.column))} dB): difference {_signed(cons.estimate)} dB{bounds}, "
             f"P({name_a} > {name_b}) = {c.p_better_conservative:.2f}."
         )

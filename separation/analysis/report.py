@@ -13,6 +13,7 @@ folder only once complete, so a crash never leaves half a report.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections import Counter
@@ -23,9 +24,11 @@ import numpy as np
 import pandas as pd
 
 from separation.analysis.cells import best_per, cell_table, compare, comparison_table, profile_times, seed_values, select_best
-from separation.analysis.collect import OK, OUTCOMES, Study, collect_study
+from separation.analysis.collect import LOST, OK, OUTCOMES, PROVENANCE_FILE, Study, collect_study, collect_tables
+from separation.atomic import write_text_atomic
 from separation.analysis.figures import draw_all
 from separation.analysis.findings import claims, describe, hue_comparisons, report_column
+from separation.analysis.ranking import FIRST_LOSS_STEP, RESAMPLES as RANK_RESAMPLES, early_ranking
 from separation.analysis.stats import LEVEL, MIN_SEEDS, RESAMPLES, median_iqr
 from separation.tasks import get_task
 
@@ -118,13 +121,20 @@ def _header(study: Study, spec_path, study_dir_arg: str, out_dir_arg: str) -> st
         f"separation report {study_dir_arg} -o {out_dir_arg}" + (f" --spec {spec_path}" if spec_path is not None else ""),
         "```", "",
     ]
+    if study.source == "tables":
+        parts += [
+            "This report was regenerated from its committed tables (`trials.csv`, `steps.csv`) and the spec, "
+            "without the trial folders; the Setup lines on devices, engine, code, versions and compute are carried over "
+            "from the report it replaces:", "", "```",
+            f"python scripts/report_from_tables.py {out_dir_arg} --spec {spec_path}", "```", "",
+        ]
     return "\n".join(parts)
 
 
 def _status(study: Study) -> str:
     trials = study.trials
     counts = Counter(trials["status"])
-    order = ("completed", "stopped-at-target", "diverged", "failed", "interrupted", "missing")
+    order = ("completed", "stopped-at-target", "diverged", "collapsed", "failed", "interrupted", "missing")
     lines = ["## Status", "", _table(["status", "trials"], [[s, counts.get(s, 0)] for s in order] + [["total", len(trials)]]), ""]
     unfinished = counts.get("interrupted", 0) + counts.get("missing", 0)
     if unfinished:
@@ -146,7 +156,9 @@ def _status(study: Study) -> str:
             lines += ["Cells with seeds not finished:", *partial, ""]
     else:
         lines += ["Every planned trial has finished." if study.spec is not None else "Every trial folder found has finished.", ""]
-    for status, what in (("diverged", "Diverged (an outcome: counted, never dropped)"), ("failed", "Failed (crashed; see the trial's error.log; excluded from statistics)")):
+    for status, what in (("diverged", "Diverged (an outcome: counted, never dropped)"),
+                         ("collapsed", "Collapsed (trivial estimates on the test split: an outcome, counted like divergence)"),
+                         ("failed", "Failed (crashed; see the trial's error.log; excluded from statistics)")):
         rows = trials[trials["status"] == status]
         if len(rows):
             lines.append(f"{what}:")
@@ -159,6 +171,32 @@ def _status(study: Study) -> str:
 
 def _distinct(values) -> list:
     return list(dict.fromkeys(v for v in values if v not in (None, "")))
+
+
+def provenance_lines(study: Study) -> list[str]:
+    """Setup lines from the trials' meta.json: devices, engine, code, versions, compute (kept in provenance.json)."""
+    if study.provenance is not None:
+        return list(study.provenance)
+    metas = [m for m in study.metas.values() if m]
+    if not metas:
+        return []
+    lines = []
+    devices = Counter(m.get("device", "unknown") for m in metas)
+    lines.append("- Devices: " + "; ".join(f"{d} ({n} trials)" for d, n in devices.items()) + ".")
+    engines = Counter(f"{m.get('engine', '?')}, {m.get('packing', 1)} trial(s) per device" for m in metas)
+    lines.append("- Engine: " + "; ".join(f"{e} ({n})" for e, n in engines.items()) + ".")
+    commits = Counter(m.get("git_commit") or "unknown" for m in metas)
+    lines.append("- Code: " + "; ".join(f"`{c}` ({n})" for c, n in commits.items())
+                 + (" **(several commits: trials ran different code)**" if len(commits) > 1 else "") + ".")
+    versions = _distinct(", ".join(f"{k} {v}" for k, v in (m.get("versions") or {}).items()) for m in metas)
+    if versions:
+        lines.append("- Versions: " + " / ".join(versions) + ".")
+    train = np.nansum(study.trials["train_seconds"].to_numpy(dtype=float))
+    val = np.nansum(study.trials["val_seconds"].to_numpy(dtype=float))
+    times = [datetime.fromisoformat(t) for m in metas for t in (m.get("start"), m.get("end")) if t]
+    span = f"; wall clock {min(times).isoformat()} to {max(times).isoformat()}" if times else ""
+    lines.append(f"- Compute: {_hours(train)} of training and {_hours(val)} of validation over all trials{span}.")
+    return lines
 
 
 def _setup(study: Study) -> str:
@@ -190,7 +228,7 @@ def _setup(study: Study) -> str:
     if trainer.get("max_minutes"):
         budget.append(f"max_minutes={trainer['max_minutes']}")
     done = study.trials[study.trials["status"].isin(OK)]
-    ran = f"; finished non-diverged trials ran a median of {np.nanmedian(done['steps']):.0f} steps" if len(done) and done["steps"].notna().any() else ""
+    ran = f"; finished trials that neither diverged nor collapsed ran a median of {np.nanmedian(done['steps']):.0f} steps" if len(done) and done["steps"].notna().any() else ""
     lines.append(f"- Budget per trial: {', '.join(budget)}; precision {trainer.get('precision')}, deterministic={trainer.get('deterministic')}{ran}.")
     fixed = [f for f in ("optimizer", "lr", "scheduler", "clipping") if f not in study.varying]
     if fixed:
@@ -210,23 +248,7 @@ def _setup(study: Study) -> str:
     lines.append(f"- Seeds: {', '.join(map(str, seeds))} ({len(seeds)} per cell); {len(study.cells)} cells, {len(study.trials)} trials.")
     if study.targets:
         lines.append(f"- Targets (time-to-target): {', '.join(f'`{t}`' for t in study.targets)}.")
-    metas = [m for m in study.metas.values() if m]
-    if metas:
-        devices = Counter(m.get("device", "unknown") for m in metas)
-        lines.append("- Devices: " + "; ".join(f"{d} ({n} trials)" for d, n in devices.items()) + ".")
-        engines = Counter(f"{m.get('engine', '?')}, {m.get('packing', 1)} trial(s) per device" for m in metas)
-        lines.append("- Engine: " + "; ".join(f"{e} ({n})" for e, n in engines.items()) + ".")
-        commits = Counter(m.get("git_commit") or "unknown" for m in metas)
-        lines.append("- Code: " + "; ".join(f"`{c}` ({n})" for c, n in commits.items())
-                     + (" **(several commits: trials ran different code)**" if len(commits) > 1 else "") + ".")
-        versions = _distinct(", ".join(f"{k} {v}" for k, v in (m.get("versions") or {}).items()) for m in metas)
-        if versions:
-            lines.append("- Versions: " + " / ".join(versions) + ".")
-        train = np.nansum(study.trials["train_seconds"].to_numpy(dtype=float))
-        val = np.nansum(study.trials["val_seconds"].to_numpy(dtype=float))
-        times = [datetime.fromisoformat(t) for m in metas for t in (m.get("start"), m.get("end")) if t]
-        span = f"; wall clock {min(times).isoformat()} to {max(times).isoformat()}" if times else ""
-        lines.append(f"- Compute: {_hours(train)} of training and {_hours(val)} of validation over all trials{span}.")
+    lines += provenance_lines(study)
     lines.append("")
     return "\n".join(lines)
 
@@ -246,9 +268,12 @@ def _method(study: Study, column: str) -> str:
         f"not the best epoch; the best validation value is in `cells.csv` (`val_best_*`). Selection uses validation, "
         f"reported numbers use {split}.",
         "- Per cell: median and interquartile range [25th, 75th percentile] over the seeds that finished without diverging.",
-        "- Diverged trials are an outcome, never dropped: each cell reports how many diverged; the conservative variant "
-        "counts a diverged seed at the worst value any trial of the study reached; the best settings are selected on the "
-        "conservative validation median, so a setting that often diverges cannot win on its surviving seeds. "
+        "- Diverged and collapsed trials are outcomes, never dropped. A collapsed trial finished but separates nothing: on "
+        "every test item its estimates are silent or one signal up to scale (the mixture scaled, a constant mask; "
+        "`separation.evaluation.collapse`). Each cell reports how many seeds diverged and collapsed; primary statistics "
+        "use the other finished seeds; the conservative variant counts a diverged or collapsed seed at the worst value any "
+        "trial of the study reached; the best settings are selected on the conservative validation median, so a setting "
+        "that often diverges or collapses cannot win on its surviving seeds. "
         "Failed (crashed), interrupted and missing trials are listed above and enter no statistic.",
         f"- Differences between cells: difference of medians with a {LEVEL:.0%} percentile-bootstrap interval "
         f"({RESAMPLES:,} resamples of the seeds within each cell, unpaired, `numpy.random.default_rng(0)`). "
@@ -267,32 +292,82 @@ def _method(study: Study, column: str) -> str:
 def _cells_section(study: Study, table: pd.DataFrame, column: str) -> str:
     # Without test metrics the reported column is the validation one: shown once, with its conservative median.
     reported = ["test"] if column == "test" else []
-    header = ["cell", "finished/seeds", "diverged", "failed", "not run", "val median [IQR]"]
-    header += [f"{c} median [IQR]" for c in reported] + [f"{'test' if reported else 'val'} (diverged=worst)"]
+    if reported and "test_improvement_median" in table and table["test_improvement_median"].notna().any():
+        reported.append("test_improvement")
+    names = {"test": "test", "test_improvement": f"test {study.headline.improvement_name}"}
+    header = ["cell", "finished/seeds", "diverged", "collapsed", "failed", "not run", "val median [IQR]"]
+    header += [f"{names[c]} median [IQR]" for c in reported] + [f"{'test' if reported else 'val'} (lost=worst)"]
+    per_stem = [c for c in table.columns if c.startswith("test_improvement[") and table[c].notna().any()] if reported else []
+    header += [f"{study.headline.improvement_name} {c[len('test_improvement['):-len(']_median')]}" for c in per_stem]
     header += [f"s to {t} (reached)" for t in study.targets]
     header += ["LR cuts", "clipped %", "s/step"]
     rows = []
     for _, row in table.iterrows():
         finished = row["n_completed"] + row["n_stopped_at_target"]
         cells = [
-            row["cell"], f"{finished}/{row['seeds']}", row["n_diverged"], row["n_failed"], row["n_interrupted"] + row["n_missing"],
+            row["cell"], f"{finished}/{row['seeds']}", row["n_diverged"], row["n_collapsed"], row["n_failed"],
+            row["n_interrupted"] + row["n_missing"],
             _median_iqr_text(row["val_final_median"], row["val_final_q25"], row["val_final_q75"]),
             *(_median_iqr_text(row[f"{c}_median"], row[f"{c}_q25"], row[f"{c}_q75"]) for c in reported),
             _num(row[f"{column}_median_conservative"]),
+            *(_num(row[c]) for c in per_stem),
         ]
         for key in study.targets:
-            cells.append(f"{_seconds(row[f'seconds_to[{key}]_median'])} ({row[f'reached[{key}]']}/{finished + row['n_diverged']})")
+            outcomes = finished + row["n_diverged"] + row["n_collapsed"]
+            cells.append(f"{_seconds(row[f'seconds_to[{key}]_median'])} ({row[f'reached[{key}]']}/{outcomes})")
         clip = row["clip_rate_mean"]
         cells += [_num(row["lr_reductions_median"], 0), _num(100 * clip, 0), _num(row["sec_per_step_median"], 3)]
         rows.append(cells)
-    return "\n".join(["## Results per cell", "", _table(header, rows), ""])
+    return "\n".join(["## Results per cell", "", _table(header, rows), "", *_references(study)])
+
+
+def _references(study: Study) -> list[str]:
+    """Reference rows on the same test excerpts (the mixture, the oracle mask), from the trials' test runs."""
+    headline = study.headline
+    if not headline.references:
+        return []
+    finished = study.trials[study.trials["status"].isin(OUTCOMES)]
+    prefix = f"ref[{headline.references[0][1]}_"
+    stems = [c[len(prefix):-1] for c in finished.columns if c.startswith(prefix) and finished[c].notna().any()]
+    rows, varies = [], []
+    for label, metric in headline.references:
+        column = f"ref[{metric}]"
+        if column not in finished or not finished[column].notna().any():
+            continue
+        values = finished[column].to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        if values.max() - values.min() > 0.01:
+            varies.append(f"{label} {values.min():.2f} to {values.max():.2f} dB")
+        per_stem = []
+        for stem in stems:
+            stem_values = finished.get(f"ref[{metric}_{stem}]")
+            per_stem.append(_num(np.nanmedian(stem_values.to_numpy(dtype=float))) if stem_values is not None else "n/a")
+        mixture = f"ref[{headline.references[0][1]}]"
+        improvement = np.nanmedian(finished[column].to_numpy(dtype=float) - finished[mixture].to_numpy(dtype=float))
+        rows.append([label, _num(np.median(values)), _num(improvement), *per_stem])
+    if not rows:
+        return []
+    name = headline.name
+    lines = [
+        f"Reference rows, scored by every trial's test run on the same test excerpts (median over {len(finished)} trials): "
+        f"the mixture as every stem's estimate ({headline.improvement_name} 0 by definition), and the oracle ratio mask "
+        f"(the references' ideal soft mask in the model's STFT, every bin: the ceiling of a mask-based model)."
+        + (f" With two stems the mixture's {name}s for the two stems are opposite, so a mean {headline.improvement_name} equals "
+           f"the mean {name}; the per-stem {headline.improvement_name} columns above tell the stems apart." if len(stems) == 2 else ""),
+        "",
+        _table(["reference", f"test {name}", f"test {headline.improvement_name}", *(f"{name} {s}" for s in stems)], rows),
+        "",
+    ]
+    if varies:
+        lines += [f"The reference values differ between trials (their STFTs or excerpts differ): {'; '.join(varies)}.", ""]
+    return lines
 
 
 def _selection(study: Study, column: str) -> str:
     lines = ["## Selected settings (on validation)", ""]
     best = select_best(study, study.cells)
     if best is None:
-        return "\n".join(lines + ["No cell has a finished, non-diverged trial: nothing to select.", ""])
+        return "\n".join(lines + ["No cell has a finished trial that neither diverged nor collapsed: nothing to select.", ""])
     split = "test" if column == "test" else "validation"
     val = median_iqr(seed_values(study, best, "val_final"))
     reported = median_iqr(seed_values(study, best, column))
@@ -361,6 +436,50 @@ def _dynamics(study: Study) -> list[str]:
     return lines if len(lines) > 3 else []
 
 
+def _tau_text(interval) -> str:
+    if not np.isfinite(interval.estimate):
+        return "n/a (ties)"
+    bounds = f" [{interval.low:.2f}, {interval.high:.2f}]" if np.isfinite(interval.low) else ""
+    return f"{interval.estimate:.2f}{bounds}"
+
+
+def _early_ranking(study: Study) -> str:
+    """How early the study's ranking could have been read (separation.analysis.ranking)."""
+    lines = ["## How early can the ranking be read?", ""]
+    analysis = early_ranking(study)
+    if isinstance(analysis, str):
+        return "\n".join(lines + [f"Not computed: {analysis}.", ""])
+    name = study.headline.name
+    lines += [
+        f"Kendall's tau-b between the ranking of the {len(analysis.cells)} compared cells (those selection compares) at a "
+        f"point of training and their final ranking (conservative median of the final validation {name} over seeds, as "
+        f"selection ranks them); at a validation point cells are ranked by their median validation {name}, at step 8, 32, "
+        f"128, ... by their median logged training loss (lower is better; the last value logged at or before the step). "
+        f"Intervals: {LEVEL:.0%} percentile bootstrap, {RANK_RESAMPLES:,} resamples of each cell's seeds "
+        f"(up to {analysis.seeds} per cell; no interval unless every compared cell has {MIN_SEEDS} seeds). "
+        "Steps are optimizer steps. `separation.analysis.ranking` states the rules.",
+        "",
+    ]
+    rows = [[p.source, p.step, _tau_text(p.tau), p.top, "yes" if p.agrees(analysis.final_top) else "no"] for p in analysis.points]
+    lines += [_table(["ranked by", "step", "Kendall tau [95% CI]", "top cell there", "top = final top"], rows), ""]
+    lines.append(f"Final top cell: `{analysis.final_top}`.")
+    validation = analysis.at("validation")
+    if analysis.stable_from is not None:
+        later = "the first validation" if validation and analysis.stable_from == validation[0].step else f"step {analysis.stable_from}"
+        lines.append(f"- By validation {name}, the top cell is the final one from {later} on "
+                     f"(validations every {validation[1].step - validation[0].step if len(validation) > 1 else 'n/a'} steps).")
+    first = next((p for p in analysis.at("training loss") if p.step == FIRST_LOSS_STEP), None)
+    if first is not None:
+        verdict = "would have picked the final top cell" if first.agrees(analysis.final_top) else "would have picked the wrong cell"
+        lines.append(f"- The ranking by training loss at step {FIRST_LOSS_STEP} (the original Spleeter comparison's budget) "
+                     f"{verdict}: its top is `{first.top}`, and its tau with the final ranking is {_tau_text(first.tau)}.")
+    correct = [p.step for p in analysis.at("training loss") if p.agrees(analysis.final_top)]
+    if correct:
+        lines.append(f"- By training loss the top cell is the final one at step(s) {', '.join(map(str, correct))}.")
+    lines.append("")
+    return "\n".join(lines)
+
+
 def _figures(drawn: list[tuple[str, str, str | None]]) -> str:
     lines = ["## Figures", ""]
     for name, caption, skipped in drawn:
@@ -376,6 +495,7 @@ FILES = """## Files
 - `steps.csv`: every logged value of every trial (long: trial, cell, step, metric, value, wall_time).
 - `cells.csv`: per cell: counts by status, median and IQR of the final metrics (and the conservative median), median time to target.
 - `comparisons.csv`: every cell against the best cell on the reported metric (bootstrap interval, P(better)).
+- `provenance.json`: the Setup lines that come from the trials' `meta.json` (devices, engine, code, versions, compute), so the report can be regenerated from these tables alone (`scripts/report_from_tables.py`).
 """
 
 
@@ -389,6 +509,7 @@ def render(study: Study, table: pd.DataFrame, drawn, spec_path, study_dir_arg: s
         _cells_section(study, table, column),
         _selection(study, column),
         _findings(study, column),
+        _early_ranking(study),
         _figures(drawn),
         FILES,
     ])
@@ -411,6 +532,17 @@ def _replace(temporary: Path, out_dir: Path) -> None:
 def write_report(study_dir: str | Path, out_dir: str | Path, spec_path: str | Path | None = None) -> Path:
     """Collect the study, write tables, figures and REPORT.md into `out_dir`; returns the REPORT.md path."""
     study = collect_study(study_dir, spec_path)
+    return write_study(study, out_dir, spec_path, str(study_dir))
+
+
+def write_report_from_tables(results_dir: str | Path, spec_path: str | Path, out_dir: str | Path | None = None) -> Path:
+    """Regenerate a committed report from its own tables and the spec (no runs needed); in place by default."""
+    study = collect_tables(results_dir, spec_path)
+    return write_study(study, out_dir if out_dir is not None else results_dir, spec_path, f"runs/{study.name}")
+
+
+def write_study(study: Study, out_dir: str | Path, spec_path, study_dir_arg: str) -> Path:
+    """Write a collected study's tables, figures, provenance.json and REPORT.md into `out_dir`, atomically."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     temporary = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
@@ -426,8 +558,9 @@ def write_report(study_dir: str | Path, out_dir: str | Path, spec_path: str | Pa
         others = [c for c in study.cells if c != best] if best is not None else []
         comparison_table([compare(study, best, c, column) for c in others]).to_csv(temporary / "comparisons.csv", index=False)
         drawn = draw_all(study, temporary / "figures")
-        text = render(study, table, drawn, spec_path, str(study_dir), str(out_dir))
+        text = render(study, table, drawn, spec_path, study_dir_arg, str(out_dir))
         (temporary / "REPORT.md").write_text(text)
+        write_text_atomic(temporary / PROVENANCE_FILE, json.dumps({"lines": provenance_lines(study)}, indent=2) + "\n")
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise

@@ -38,6 +38,19 @@ def global_sdr(estimates: torch.Tensor, references: torch.Tensor, eps: float = 1
     return (10 * torch.log10((signal + eps) / (error + eps))).float()
 
 
+def oracle_ratio_mask(mixture: torch.Tensor, targets: torch.Tensor, stft, exponent: float = 2.0) -> torch.Tensor:
+    """The ideal soft mask `|S_i|^p / sum_j |S_j|^p` of the references, on every bin of `stft`: a reference row.
+
+    The ceiling of any model that masks the mixture with real masks in this
+    STFT (a U-Net's `separation_exponent` is its p): `(batch, channels, time)`
+    mixture and `(batch, stems, channels, time)` references -> estimates of the references' shape.
+    """
+    spectrum = stft(mixture.float())
+    power = stft(targets.float()).abs() ** exponent
+    masks = power / power.sum(dim=1, keepdim=True).clamp_min(1e-20)
+    return stft.inverse(masks * spectrum.unsqueeze(1), mixture.shape[-1])
+
+
 def evaluation_groups(stems: Sequence[str]) -> list[list[str]]:
     """Stems scored together, as `museval.eval_mus_track` groups them.
 

@@ -8,7 +8,7 @@ workers, Ray runs and machines sharing the runs folder can work on one study,
 each trial trained by exactly one of them.
 
 Exit status of `separation grid` (see `exit_status`): 0 when every planned trial
-ended as an outcome (completed, diverged, stopped at target) or is being trained by
+ended as an outcome (completed, diverged, collapsed, stopped at target) or is being trained by
 another live worker; 3 when any ended failed or was left interrupted.
 """
 
@@ -29,7 +29,7 @@ from separation.training.interrupt import raise_if_requested
 
 # `separation grid` exits with this when a planned trial failed or was left interrupted.
 EXIT_TRIALS_FAILED = 3
-STATES = ("completed", "diverged", "stopped-at-target", "failed", RUNNING, "interrupted", "missing")
+STATES = ("completed", "diverged", "collapsed", "stopped-at-target", "failed", RUNNING, "interrupted", "missing")
 
 
 def study_dir_for(spec: GridSpec, runs_root: str | Path) -> Path:
@@ -102,7 +102,8 @@ def _progress(spec: GridSpec, study_dir: Path, running: str | None, seconds_per_
     now = f", running {running}" if running else ""
     return (
         f"[grid {spec.study}] {finished}/{len(spec.trials)} done: {counts['completed']} completed, "
-        f"{counts['diverged']} diverged, {counts['failed']} failed, {counts['stopped-at-target']} at target, "
+        f"{counts['diverged']} diverged, {counts['collapsed']} collapsed, {counts['failed']} failed, "
+        f"{counts['stopped-at-target']} at target, "
         f"{counts[RUNNING]} in other workers{now}{eta}"
     )
 

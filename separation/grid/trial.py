@@ -28,16 +28,16 @@ from separation.grid.spec import Trial
 from separation.training.interrupt import TrainingInterrupted
 
 MARKER = "DONE"
-FINISHED = ("completed", "diverged", "failed", "stopped-at-target")
+FINISHED = ("completed", "diverged", "collapsed", "failed", "stopped-at-target")
 # Finished trials whose status is a result of the study, not an error of the run.
-OUTCOMES = ("completed", "diverged", "stopped-at-target")
+OUTCOMES = ("completed", "diverged", "collapsed", "stopped-at-target")
 # Status of a trial another live worker is training (see `run_trial`'s return value).
 RUNNING = "running"
 
 
 def trial_status(trial_dir: Path, claim_timeout: float = DEFAULT_TIMEOUT) -> str:
-    """completed | diverged | failed | stopped-at-target (finished), running (a live worker
-    holds its claim), interrupted, or missing."""
+    """completed | diverged | collapsed | failed | stopped-at-target (finished), running (a live
+    worker holds its claim), interrupted, or missing."""
     marker = trial_dir / MARKER
     if marker.exists():
         try:

@@ -1,14 +1,27 @@
-"""A multichannel STFT pair with a fixed window, for spectrogram-masking models.
+"""A multichannel STFT pair with a fixed window, framed as Spleeter frames.
 
-The transform is centred with zero padding (half a frame each side): frame k
-covers samples around k * hop, every sample is covered by n_fft / hop frames,
-and `istft(stft(x), length=len(x))` returns x to float precision for any
-window satisfying the overlap-add condition (Hann at hop n_fft / 4 does).
+Frames are not centred: frame k covers samples `[k * hop, k * hop + n_fft)` of
+the signal it is computed on. Spleeter frames its two paths differently, and
+so does this module:
+
+- training (`pad=False`): the segment as it is, `1 + (samples - n_fft) // hop`
+  frames, trailing samples that fill no whole frame dropped
+  (`tf.signal.stft` in `spleeter/audio/spectrogram.py`);
+- inference (`pad=True`, the default): `n_fft` zeros before the waveform and
+  zeros after it up to a whole frame (`pad_end`), `ceil((samples + n_fft) / hop)`
+  frames, so frame k covers samples `[k * hop - n_fft, k * hop)` of the
+  waveform: frame k + 2 of this framing is frame k of a centred STFT at hop
+  n_fft / 4 (`_build_stft_feature` in `spleeter/model/__init__.py`).
+
+`inverse(forward(x), len(x))` returns x to float precision for any window
+satisfying the overlap-add condition (Hann at hop n_fft / 4 does): the padding
+is cut off again, as Spleeter's `_inverse_stft` crops `n_fft` samples.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -22,32 +35,41 @@ class STFT(nn.Module):
         # Periodic Hann, as tf.signal.hann_window(periodic=True) in Spleeter; a buffer so it follows .to(device).
         self.register_buffer("window", torch.hann_window(n_fft, periodic=True), persistent=False)
 
-    def frames(self, samples: int) -> int:
-        """Number of frames `forward` gives for a waveform of `samples` samples."""
-        return samples // self.hop_length + 1
+    def frames(self, samples: int, pad: bool = True) -> int:
+        """Number of frames `forward(..., pad)` gives for a waveform of `samples` samples."""
+        if pad:
+            return -(-(samples + self.n_fft) // self.hop_length)
+        if samples < self.n_fft:
+            raise ValueError(f"an unpadded STFT needs at least n_fft={self.n_fft} samples, got {samples}")
+        return 1 + (samples - self.n_fft) // self.hop_length
 
     def samples_for(self, frames: int) -> int:
-        """The waveform length whose transform has exactly `frames` frames."""
-        return (frames - 1) * self.hop_length
+        """The shortest waveform whose unpadded (training) transform has exactly `frames` frames."""
+        return (frames - 1) * self.hop_length + self.n_fft
 
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        """`(..., time)` real -> `(..., freq, frames)` complex."""
+    def forward(self, audio: torch.Tensor, pad: bool = True) -> torch.Tensor:
+        """`(..., time)` real -> `(..., freq, frames)` complex; `pad` as in the module docstring."""
         shape = audio.shape
-        spec = torch.stft(
-            audio.reshape(-1, shape[-1]).float(),
-            self.n_fft,
-            self.hop_length,
-            window=self.window,
-            center=True,
-            pad_mode="constant",
-            return_complex=True,
-        )
+        flat = audio.reshape(-1, shape[-1]).float()
+        if pad:
+            total = (self.frames(shape[-1]) - 1) * self.hop_length + self.n_fft
+            flat = F.pad(flat, (self.n_fft, total - self.n_fft - shape[-1]))
+        elif shape[-1] < self.n_fft:
+            raise ValueError(f"an unpadded STFT needs at least n_fft={self.n_fft} samples, got {shape[-1]}")
+        spec = torch.stft(flat, self.n_fft, self.hop_length, window=self.window, center=False, return_complex=True)
         return spec.reshape(*shape[:-1], *spec.shape[-2:])
 
     def inverse(self, spec: torch.Tensor, length: int) -> torch.Tensor:
-        """`(..., freq, frames)` complex -> `(..., length)` real."""
+        """`(..., freq, frames)` complex of a padded `forward` -> `(..., length)` real.
+
+        A centred inverse puts frame k's centre at k * hop, i.e. its output sample
+        t is sample t + n_fft / 2 of the padded signal, and the waveform starts at
+        padded sample n_fft: so invert centred and drop the first n_fft / 2 samples.
+        """
         shape = spec.shape
+        half = self.n_fft // 2
         audio = torch.istft(
-            spec.reshape(-1, *shape[-2:]), self.n_fft, self.hop_length, window=self.window, center=True, length=length
+            spec.reshape(-1, *shape[-2:]), self.n_fft, self.hop_length, window=self.window, center=True,
+            length=half + length,
         )
-        return audio.reshape(*shape[:-2], length)
+        return audio[..., half:].reshape(*shape[:-2], length)

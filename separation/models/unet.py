@@ -1,12 +1,14 @@
 """Spleeter's U-Net (Hennequin et al., 2020) in PyTorch: one spectrogram-masking U-Net per stem.
 
 Front end: STFT at frame 4096 / hop 1024 with a periodic Hann window on stereo
-44.1 kHz audio; each U-Net sees the magnitude of the lowest 1024 bins and
-outputs a sigmoid mask times that magnitude. Training compares these masked
-magnitudes with the targets' (L1). At inference the stems' outputs become ratio
-masks `out_i^2 / sum_j out_j^2`, extended above the network's bins, applied
-to the complex mixture STFT (optionally refined by multichannel Wiener
-filtering) and inverted.
+44.1 kHz audio, framed as Spleeter frames (`separation.models.stft`: unpadded
+segments in training, n_fft zeros before the waveform at inference); each U-Net
+sees the magnitude of the lowest 1024 bins and outputs a sigmoid mask times
+that magnitude. Training compares these masked magnitudes with the targets'
+(L1). At inference the stems' outputs become ratio masks
+`out_i^2 / sum_j out_j^2`, extended above the network's bins, applied to the
+complex mixture STFT and inverted; or, with Wiener iterations, sigsep's
+`norbert.wiener` refines them as Spleeter's `_build_mwf_output_waveform` does.
 
 Details follow `spleeter/model/functions/unet.py`: TensorFlow "same" padding
 (the extra pad bottom/right), Keras batch norm (eps 1e-3, momentum 0.01 in
@@ -28,7 +30,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from separation.models.stft import STFT
-from separation.models.wiener import wiener
 
 STEM_SETS = {
     2: ("vocals", "accompaniment"),
@@ -172,7 +173,8 @@ class UNetSeparator(nn.Module):
             "average" (each stem's mean over the modelled bins, per frame).
         patch_frames: at inference the spectrogram is cut into patches of this
             many frames, as in training (a multiple of 2 ** len(filters)).
-        wiener_iterations: multichannel Wiener filter EM iterations after the ratio masks (0: none).
+        wiener_iterations: EM iterations of `norbert.wiener` instead of the ratio masks (0: ratio masks;
+            Spleeter's multichannel Wiener filter is 1).
     """
 
     def __init__(
@@ -218,8 +220,11 @@ class UNetSeparator(nn.Module):
 
     # ------------------------------------------------------------------ spectrograms
     def magnitude(self, audio: torch.Tensor) -> torch.Tensor:
-        """`(..., channels, time)` -> `(..., channels, max_bins, frames)` magnitude seen by the U-Nets."""
-        return self.stft(audio)[..., : self.max_bins, :].abs()
+        """`(..., channels, time)` -> `(..., channels, max_bins, frames)` magnitude seen by the U-Nets in training.
+
+        Spleeter's training framing: the segment unpadded, `stft.frames(time, pad=False)` frames.
+        """
+        return self.stft(audio, pad=False)[..., : self.max_bins, :].abs()
 
     def estimate(self, magnitude: torch.Tensor) -> torch.Tensor:
         """`(batch, channels, max_bins, frames)` -> masked magnitudes `(batch, stems, channels, max_bins, frames)`.
@@ -255,20 +260,46 @@ class UNetSeparator(nn.Module):
         return torch.cat([masks, fill], dim=-2)
 
     def apply_masks(self, spectrum: torch.Tensor, masks: torch.Tensor, length: int) -> torch.Tensor:
-        """Mask the mixture and go back to waveforms, with optional Wiener filtering.
+        """Mask the mixture and go back to waveforms.
 
         Args:
-            spectrum: `(batch, channels, freq, frames)` complex mixture STFT.
+            spectrum: `(batch, channels, freq, frames)` complex mixture STFT (padded framing).
             masks: `(batch, stems, channels, freq, frames)` real masks over every bin.
             length: samples of the output.
 
         Returns:
             `(batch, stems, channels, length)` waveforms.
         """
-        estimates = masks * spectrum.unsqueeze(1)
-        if self.wiener_iterations > 0:
-            estimates = wiener(spectrum, estimates, self.wiener_iterations)
-        return self.stft.inverse(estimates, length)
+        return self.stft.inverse(masks * spectrum.unsqueeze(1), length)
+
+    def wiener(self, spectrum: torch.Tensor, estimates: torch.Tensor) -> torch.Tensor:
+        """Multichannel Wiener filtering by `norbert.wiener`, called as Spleeter calls it.
+
+        The source spectrogram models are the U-Nets' masked magnitudes on the
+        modelled bins (exponent 1: norbert starts from their soft mask) and, above
+        them, the extended exponent-1 masks times the mixture magnitude (zeros
+        for Spleeter's "zeros"). norbert scales the mixture by
+        max(1, max|x| / 10) and regularises with sqrt(eps) I, eps of float32.
+
+        Args:
+            spectrum: `(batch, channels, freq, frames)` complex mixture STFT.
+            estimates: `(batch, stems, channels, max_bins, frames)` masked magnitudes.
+
+        Returns:
+            `(batch, stems, channels, freq, frames)` complex stem spectra.
+        """
+        import norbert  # numpy only, and only when Wiener filtering is asked for
+
+        estimates = estimates.float()
+        masks = self.extend_masks(estimates / (estimates.sum(dim=1, keepdim=True) + EPSILON), spectrum.shape[-2])
+        models = masks * spectrum.abs().unsqueeze(1)
+        models[..., : self.max_bins, :] = estimates
+        outputs = []
+        for v, x in zip(models.cpu().numpy(), spectrum.detach().cpu().numpy()):
+            # norbert: v (frames, freq, channels, stems), x (frames, freq, channels); it rescales x in place.
+            y = norbert.wiener(v.transpose(3, 2, 1, 0), x.transpose(2, 1, 0).copy(), self.wiener_iterations)
+            outputs.append(torch.from_numpy(y.transpose(3, 2, 1, 0)))
+        return torch.stack(outputs).to(spectrum.device)
 
     def _patched_estimate(self, magnitude: torch.Tensor) -> torch.Tensor:
         """`estimate` on consecutive `patch_frames` patches, as Spleeter infers: `(B, C, F, N)` -> `(B, S, C, F, N)`."""
@@ -282,8 +313,13 @@ class UNetSeparator(nn.Module):
 
     @torch.no_grad()
     def separate(self, mixture: torch.Tensor) -> torch.Tensor:
-        """`(batch, channels, time)` -> `(batch, stems, channels, time)` (call in eval mode)."""
+        """`(batch, channels, time)` -> `(batch, stems, channels, time)` (call in eval mode).
+
+        Spleeter's inference framing: patch 0 starts at frame 0 of the padded STFT, n_fft samples before the waveform.
+        """
         spectrum = self.stft(mixture)
         estimates = self._patched_estimate(spectrum[..., : self.max_bins, :].abs())
+        if self.wiener_iterations > 0:
+            return self.stft.inverse(self.wiener(spectrum, estimates), mixture.shape[-1])
         masks = self.extend_masks(self.ratio_masks(estimates), spectrum.shape[-2])
         return self.apply_masks(spectrum, masks, mixture.shape[-1])

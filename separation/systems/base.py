@@ -17,6 +17,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 
 from separation import optim
 from separation.config import Config, config_to_dict, flatten
+from separation.evaluation.collapse import CollapseProbe
 from separation.models import build_model, model_spec
 
 def _total_norm(gradients: list[torch.Tensor]) -> float:
@@ -37,6 +38,8 @@ class SeparationSystem(pl.LightningModule):
     selection_metric: str = "val/score"
     # Test metrics copied to the HPARAMS tab at the end of a test run.
     test_metrics: tuple[str, ...] = ()
+    # Test improvement over the mixture, quoted when the run is found collapsed.
+    improvement_metric: str = "test/improvement"
 
     def __init__(self, config: Config, model_args: dict):
         super().__init__()
@@ -49,6 +52,9 @@ class SeparationSystem(pl.LightningModule):
         # Steps whose gradient the fp16 loss scaler discarded (not divergence: it rescales and goes on).
         self.skipped_steps = 0
         self.best_score = float("-inf")
+        # Set by the test run when the model's estimates are trivial (separation.evaluation.collapse).
+        self.collapse_reason: str | None = None
+        self.collapse_probe = CollapseProbe()
 
     # ------------------------------------------------------------------ optimisation
     def configure_optimizers(self):
@@ -122,11 +128,17 @@ class SeparationSystem(pl.LightningModule):
         self.log(f"hp/{name}", score)
         self.log(f"hp/best_{name}", self.best_score)
 
+    def on_test_epoch_start(self):
+        self.collapse_probe.reset()
+
     def on_test_epoch_end(self):
         metrics = self.trainer.callback_metrics
         for metric in self.test_metrics:
             if metric in metrics:
                 self.log(f"hp/{self._hp_name(metric)}", metrics[metric])
+        improvement = metrics.get(self.improvement_metric)
+        quoted = (self.improvement_metric, float(improvement)) if improvement is not None else None
+        self.collapse_reason = self.collapse_probe.reason(quoted)
 
     @staticmethod
     def _hp_name(metric: str) -> str:

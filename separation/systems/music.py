@@ -4,8 +4,12 @@ Training compares each stem's masked mixture magnitude with the target's
 magnitude (L1, mean over bins, frames and channels, summed over stems), as
 Spleeter does. Validation and test run the inference path (ratio masks, iSTFT)
 on fixed excerpts and score every stem with the fast global SDR
-(`separation.evaluation.music.global_sdr`); museval's BSSEval v4 on whole
-tracks is `separation.evaluation.music.evaluate_music`, run after training.
+(`separation.evaluation.music.global_sdr`) and its improvement over the
+mixture (SDRi); the test run also scores two reference rows on the same
+excerpts, the mixture itself and the oracle ratio mask of the model's STFT
+(`test/sdr_mixture`, `test/sdr_oracle`), and probes for collapse
+(`separation.evaluation.collapse`). museval's BSSEval v4 on whole tracks is
+`separation.evaluation.music.evaluate_music`, run after training.
 Batch norm follows Keras (momentum 0.01), so early in a run the eval-mode
 statistics still lag the training ones and validation scores trail training.
 """
@@ -17,8 +21,9 @@ import inspect
 import torch
 
 from separation.config import Config, ConfigError
-from separation.evaluation.music import global_sdr
+from separation.evaluation.music import global_sdr, oracle_ratio_mask
 from separation.models import MODELS
+from separation.models.stft import STFT
 from separation.systems.base import SeparationSystem
 
 
@@ -39,7 +44,8 @@ def _listenable(signal: torch.Tensor) -> torch.Tensor:
 
 class MusicSeparationSystem(SeparationSystem):
     selection_metric = "val/sdr"
-    test_metrics = ("test/sdr",)
+    test_metrics = ("test/sdr", "test/sdri")
+    improvement_metric = "test/sdri"
 
     def __init__(self, config: Config):
         super().__init__(config, music_model_args(config))
@@ -72,12 +78,29 @@ class MusicSeparationSystem(SeparationSystem):
         loss, _ = self._l1(mixture, targets)
         estimates = self.model.separate(mixture)
         sdr = global_sdr(estimates, targets)  # (batch, stems)
+        sdr_mixture = global_sdr(mixture.unsqueeze(1).expand_as(targets), targets)
         size = mixture.shape[0]
         self.log(f"{stage}/loss", loss, sync_dist=True, batch_size=size)
-        for stem, value in zip(self.stems, sdr.mean(dim=0)):
-            self.log(f"{stage}/sdr_{stem}", value, sync_dist=True, batch_size=size)
-        self.log(f"{stage}/sdr", sdr.mean(), sync_dist=True, batch_size=size, prog_bar=stage == "val")
+        self._log_stems(f"{stage}/sdr", sdr, size, prog_bar=stage == "val")
+        self._log_stems(f"{stage}/sdri", sdr - sdr_mixture, size)
+        if stage == "test":
+            self._log_stems("test/sdr_mixture", sdr_mixture, size)
+            self._log_stems("test/sdr_oracle", global_sdr(self._oracle(mixture, targets), targets), size)
         return mixture, targets, estimates
+
+    def _log_stems(self, name: str, values: torch.Tensor, size: int, prog_bar: bool = False) -> None:
+        """`values` `(batch, stems)`: the mean as `name`, each stem as `name_<stem>`."""
+        for stem, value in zip(self.stems, values.mean(dim=0)):
+            self.log(f"{name}_{stem}", value, sync_dist=True, batch_size=size)
+        self.log(name, values.mean(), sync_dist=True, batch_size=size, prog_bar=prog_bar)
+
+    def _oracle(self, mixture: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The oracle ratio mask in the model's own STFT and exponent (Spleeter's framing when it has none)."""
+        stft = getattr(self.model, "stft", None)
+        if stft is None:
+            stft = STFT().to(mixture.device)
+        exponent = float(getattr(self.model, "separation_exponent", 2.0))
+        return oracle_ratio_mask(mixture, targets, stft, exponent)
 
     def validation_step(self, batch, batch_idx):
         mixture, targets, estimates = self._evaluate(batch, "val")
@@ -85,7 +108,8 @@ class MusicSeparationSystem(SeparationSystem):
             self._log_audio(batch_idx, mixture[0], targets[0], estimates[0])
 
     def test_step(self, batch, batch_idx):
-        self._evaluate(batch, "test")
+        mixture, _, estimates = self._evaluate(batch, "test")
+        self.collapse_probe.update(estimates, mixture)
 
     def _log_audio(self, index: int, mixture, targets, estimates) -> None:
         board = self.tensorboard()

@@ -38,6 +38,7 @@ def _peak_normalised(signal: torch.Tensor) -> torch.Tensor:
 class SpeechSeparationSystem(SeparationSystem):
     selection_metric = "val/si_snri"
     test_metrics = ("test/si_snri", "test/si_snr")
+    improvement_metric = "test/si_snri"
 
     def __init__(self, config: Config):
         super().__init__(config, speech_model_args(config))
@@ -74,7 +75,8 @@ class SpeechSeparationSystem(SeparationSystem):
             self._log_audio(batch_idx, mixture[0], sources[0], aligned[0])
 
     def test_step(self, batch, batch_idx):
-        self._evaluate(batch, "test")
+        mixture, _, aligned = self._evaluate(batch, "test")
+        self.collapse_probe.update(aligned, mixture)
 
     def _log_audio(self, index: int, mixture, sources, estimates) -> None:
         board = self.tensorboard()
