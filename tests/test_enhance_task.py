@@ -189,7 +189,7 @@ def test_noise_only_objective_on_voicebank_fails_before_training(monkeypatch, no
     assert not (tmp_path / "run").exists()
     # The generated corpus has the clips: the same objective trains on it (one step).
     config = config_from_dict(tiny_config(noisy_root, tmp_path / "run2", **{
-        "objective.name": "needs_noise", "trainer.max_epochs": 1, "trainer.max_steps": 1}))
+        "objective.name": "needs_noise", "trainer.max_epochs": 1, "data.train_items_per_epoch": 2}))
     assert train(config, test=False).status == "completed"
 
 
@@ -197,7 +197,7 @@ def test_objective_section_is_checked_and_kept_out_of_other_tasks(noisy_root, tm
     cases = {
         "objective.name": ("mixitt", "config key 'objective.name' is 'mixitt'; allowed: supervised"),
         "objective.args": ({"temperature": 1}, "config key 'objective.args.temperature' is unknown for objective 'supervised'"),
-        "model.name": ("svoice", "config key 'model.name' is 'svoice'; allowed: convtasnet"),
+        "model": ({"name": "svoice"}, "config key 'model.name' is 'svoice'; allowed: convtasnet"),
         "data.layout": ("wsj0mix", "config key 'data.layout' is 'wsj0mix'; allowed: noisy, voicebank"),
     }
     for key, (value, message) in cases.items():
@@ -227,8 +227,8 @@ def test_committed_enhance_configs_and_study_spec_load():
     for optimizer in optimizers:
         lrs = {t.config.optimizer.lr for t in spec.trials if t.config.optimizer.name == optimizer and t.config.seed == 0}
         assert len(lrs) >= 3, optimizer
-    assert {t.config.clipping.mode for t in spec.trials} == {"none", "norm"}
-    assert {t.config.scheduler.name for t in spec.trials} == {"none", "step"}
+    # Phase 2 (clipping x step decay x 3 seeds at each optimizer's best LR) waits for the sweep.
+    assert "to be filled from the sweep" in (REPO / "experiments" / "enhance_optimizers.yaml").read_text()
 
 
 def test_data_noisy_cli_builds_a_corpus_and_refuses_a_bad_snr_range(speech_corpus, tmp_path, capsys):
