@@ -94,8 +94,16 @@ def summary_line(summary: dict, out_dir: Path, what: str) -> str:
     return f"{what}: {summary['items']} utterances of {summary['data']['split']}, means: {', '.join(shown)} ({out_dir})"
 
 
+def _check_mos(mos: bool) -> None:
+    import importlib.util
+
+    if mos and (importlib.util.find_spec("speechmos") is None or importlib.util.find_spec("onnxruntime") is None):
+        raise UserError("--mos needs the speechmos and onnxruntime packages (pip install 'separation[mos]')")
+
+
 def evaluate_from_cli(loaded: LoadedModel, args) -> str:
     """`separation evaluate CKPT` on an enhancement checkpoint; returns the line it prints."""
+    _check_mos(getattr(args, "mos", False))
     summary, out_dir = evaluate_enhance_checkpoint(
         loaded, args.data, args.split, args.output, args.max_items, args.device,
         args.chunk_seconds, args.overlap, args.batch_size, mos=getattr(args, "mos", False),
@@ -107,6 +115,7 @@ def evaluate_baseline_from_cli(args) -> str:
     """`separation evaluate --baseline NAME [--data ROOT] [--split test]`; returns the line it prints."""
     from separation.evaluation.enhance_baselines import evaluate_baseline
 
+    _check_mos(args.mos)
     root = args.data or "data/noisy"
     if not Path(root).is_dir():
         raise UserError(f"{root}: no such data folder (generate one with `separation data noisy {root}` or pass --data)")
