@@ -115,10 +115,22 @@ def main() -> None:
     parser.add_argument("--child", nargs=3, metavar=("CKPT", "WAV", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--in-memory", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", default="benchmarks/results/enhance_memory.md")
+    parser.add_argument("--lengths", type=int, nargs="+", metavar="SECONDS",
+                        help="only print the streamed peak for these lengths (how the peak settles); writes nothing")
     args = parser.parse_args()
     if args.child:
         args.checkpoint, args.input, args.out = args.child
         child(args)
+        return
+    if args.lengths:
+        with tempfile.TemporaryDirectory() as folder:
+            folder = Path(folder)
+            _save_checkpoint(folder / "model.ckpt", args.model)
+            for seconds in args.lengths:
+                _write_input(folder / f"{seconds}s.wav", seconds)
+                result = measure(folder / "model.ckpt", folder / f"{seconds}s.wav", folder / "out", args.device)
+                print(f"{seconds} s streamed: peak {result['peak_mb']:.0f} MiB, before {result['before_mb']:.0f} MiB, "
+                      f"wall {result['wall']:.1f} s", flush=True)
         return
 
     rows = []
