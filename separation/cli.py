@@ -196,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_chunk_options(separate)
     separate.set_defaults(func=_separate)
 
-    evaluation = commands.add_parser("evaluate", help="score a checkpoint on a test split (metrics.csv, summary.json)")
+    evaluation = commands.add_parser("evaluate", help="score a checkpoint, or an enhancement baseline, on a test split (metrics.csv, summary.json)")
     evaluation.add_argument("checkpoint", nargs="?", help="checkpoint written by `separation train` (or use --baseline)")
     evaluation.add_argument("--baseline", metavar="NAME",
                             help="enhance: score a fixed baseline (noisy, rnnoise, noisereduce, deepfilternet) instead of a checkpoint")
