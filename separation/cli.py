@@ -66,6 +66,15 @@ def _data_music(args) -> int:
     return 0
 
 
+def _data_noisy(args) -> int:
+    from separation.data.noisy_corpus import data_noisy
+
+    _check_not_a_file(args.root, "corpus folder")
+    data_noisy(args.root, sample_rate=args.sample_rate, snr=args.snr, speech=args.speech, noise=args.noise,
+               music=args.music, seed=args.seed, force=args.force, log=print)
+    return 0
+
+
 def _separate(args) -> int:
     from separation.inference.separate import separate_files
 
@@ -87,6 +96,13 @@ def _evaluate(args) -> int:
     from separation.inference.checkpoint import load_checkpoint
     from separation.tasks import TASKS
 
+    if (args.checkpoint is None) == (args.baseline is None):
+        raise UserError("separation evaluate takes a checkpoint or --baseline NAME (one of the two)")
+    if args.baseline is not None:
+        from separation.evaluation.enhance_checkpoint import evaluate_baseline_from_cli
+
+        print(evaluate_baseline_from_cli(args))
+        return 0
     loaded = load_checkpoint(args.checkpoint)
     if loaded.task not in TASKS:
         raise UserError(f"{loaded.path}: no evaluation for task '{loaded.task}'; known: {', '.join(TASKS)}")
@@ -96,9 +112,9 @@ def _evaluate(args) -> int:
 
 def _add_chunk_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
-    command.add_argument("--chunk-seconds", type=float, help="chunk length in seconds (default: the task's; 8 for speech)")
+    command.add_argument("--chunk-seconds", type=float, help="chunk length in seconds (default: the task's; 8 for speech, 4 for enhance)")
     command.add_argument("--overlap", type=float, help="overlap of neighbouring chunks as a fraction, at most 0.5 (default 0.25)")
-    command.add_argument("--batch-size", type=int, help="chunks per model call (default: 4 for speech)")
+    command.add_argument("--batch-size", type=int, help="chunks per model call (default: 4 for speech, 8 for enhance)")
 
 
 def _grid(args) -> int:
@@ -185,15 +201,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_chunk_options(separate)
     separate.set_defaults(func=_separate)
 
-    evaluation = commands.add_parser("evaluate", help="score a checkpoint on a test split (metrics.csv, summary.json)")
-    evaluation.add_argument("checkpoint", help="checkpoint written by `separation train`")
-    evaluation.add_argument("--data", help="data root (default: the one in the checkpoint's config)")
+    evaluation = commands.add_parser("evaluate", help="score a checkpoint, or an enhancement baseline, on a test split (metrics.csv, summary.json)")
+    evaluation.add_argument("checkpoint", nargs="?", help="checkpoint written by `separation train` (or use --baseline)")
+    evaluation.add_argument("--baseline", metavar="NAME",
+                            help="enhance: score a fixed baseline (noisy, rnnoise, noisereduce, deepfilternet) instead of a checkpoint")
+    evaluation.add_argument("--layout", choices=("noisy", "voicebank"), default="noisy",
+                            help="--baseline: the data folder's layout (default: noisy, from `separation data noisy`)")
+    evaluation.add_argument("--data", help="data root (default: the one in the checkpoint's config; --baseline: data/noisy)")
     evaluation.add_argument("--split", help="split folder (default: the config's test split; music: test, valid or train)")
     evaluation.add_argument("-o", "--output", help="output folder (default: <checkpoint folder>/eval_<split>)")
     evaluation.add_argument("--max-items", type=int, help="score only the first N items")
     evaluation.add_argument("--examples", type=int, default=3, help="speech: example separations written as wav (default 3)")
     evaluation.add_argument("--seconds", type=float, help="music: centred excerpt per track instead of the whole track")
     evaluation.add_argument("--stem-mp4", action="store_true", help="music: read MUSDB18 .stem.mp4 files")
+    evaluation.add_argument("--mos", action="store_true", help="enhance: also DNSMOS P.835 (speechmos' bundled models; seconds per item)")
     _add_chunk_options(evaluation)
     evaluation.set_defaults(func=_evaluate)
 
@@ -216,6 +237,17 @@ def build_parser() -> argparse.ArgumentParser:
     music.add_argument("--workers", type=int, default=2, help="rendering processes (the output does not depend on it)")
     music.add_argument("--force", action="store_true", help="replace an existing corpus")
     music.set_defaults(func=_data_music)
+    noisy = kinds.add_parser("noisy", help="noisy speech for enhancement: clean utterances plus noise at a drawn SNR")
+    noisy.add_argument("root", help="output folder: ROOT/{train,valid,test}/{clean,noise,noisy}/*.wav, metadata.csv")
+    noisy.add_argument("--sample-rate", type=int, default=16000)
+    noisy.add_argument("--snr", type=float, nargs=2, default=[0.0, 40.0], metavar=("MIN", "MAX"),
+                       help="SNR range in dB, drawn uniformly per item (default 0 40)")
+    noisy.add_argument("--speech", help="clean speech: a generated speech corpus or any folder of wavs (default data/speech)")
+    noisy.add_argument("--noise", help="folder of noise recordings at the corpus rate (noise kind 'recorded')")
+    noisy.add_argument("--music", help="generated music corpus (noise kind 'music')")
+    noisy.add_argument("--seed", type=int, default=0)
+    noisy.add_argument("--force", action="store_true", help="replace an existing corpus")
+    noisy.set_defaults(func=_data_noisy)
     return parser
 
 

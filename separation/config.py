@@ -113,6 +113,59 @@ def validate_music_data(data: MusicDataConfig, key: str = "data") -> None:
 
 
 @dataclass
+class EnhanceDataConfig:
+    # A generated noisy corpus (`separation data noisy ROOT`: ROOT/corpus.json, ROOT/{train,valid,test}/)
+    # or a VoiceBank-DEMAND folder (`clean_trainset_*wav/`, `noisy_trainset_*wav/`, `clean_testset_wav/`, ...).
+    root: str = "data/noisy"
+    layout: str = "noisy"  # noisy | voicebank
+    # The generated corpus must be at this rate; VoiceBank-DEMAND (48 kHz) is resampled to it.
+    sample_rate: int = 16000
+    # VoiceBank-DEMAND's `*_trainset_{trainset}_wav` folders when there are several (28spk, 56spk).
+    trainset: str | None = None
+    segment_seconds: float = 2.0
+    batch_size: int = 4
+    # Segments per training epoch (random crops of random items); None means one per training item.
+    train_items_per_epoch: int | None = None
+    # Cap on validation utterances (whole, in file order); None keeps every one.
+    valid_max_items: int | None = None
+    num_workers: int = 0
+
+
+ENHANCE_LAYOUTS = ("noisy", "voicebank")
+
+
+def validate_enhance_section(config: "Config", models) -> None:
+    """The enhancement data section, and a model that enhances: it must have a family loss."""
+    if not isinstance(config.data, EnhanceDataConfig):
+        raise ConfigError(f"config section 'data' must be an enhancement data section for task '{config.task}'")
+    from separation.losses.enhance import DEFAULT_LOSSES
+
+    _choice("model.name", config.model.name, DEFAULT_LOSSES)
+    data = config.data
+    _choice("data.layout", data.layout, ENHANCE_LAYOUTS)
+    if data.trainset is not None and data.layout != "voicebank":
+        raise ConfigError(f"config key 'data.trainset' applies to layout 'voicebank' only, got layout '{data.layout}'")
+    _positive("data.sample_rate", data.sample_rate)
+    _positive("data.segment_seconds", data.segment_seconds)
+    _positive("data.batch_size", data.batch_size)
+    _positive("data.train_items_per_epoch", data.train_items_per_epoch, allow_none=True)
+    _positive("data.valid_max_items", data.valid_max_items, allow_none=True)
+    if data.num_workers < 0:
+        raise ConfigError(f"config key 'data.num_workers' must be >= 0, got {data.num_workers}")
+    n_src = config.model.args.get("n_src", 1)
+    if n_src not in (1, 2):
+        raise ConfigError(f"config key 'model.args.n_src' is {n_src}; enhancement models estimate 1 (speech) or 2 (speech, noise)")
+
+
+@dataclass
+class ObjectiveConfig:
+    # What a training batch teaches the model (registry `separation.objectives.OBJECTIVES`); enhancement only.
+    name: str = "supervised"
+    # Constructor arguments of the objective; checked against its signature.
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class OptimizerConfig:
     name: str = "adam"
     lr: float = 5e-4
@@ -162,8 +215,10 @@ class Config:
     # Where checkpoints, metrics and TensorBoard events of this run go.
     run_dir: str = "runs/default"
     model: ModelConfig = field(default_factory=ModelConfig)
-    # DataConfig for task speech, MusicDataConfig for task music (picked by `task` when read).
-    data: DataConfig | MusicDataConfig = field(default_factory=DataConfig)
+    # DataConfig for task speech, MusicDataConfig for music, EnhanceDataConfig for enhance (picked by `task` when read).
+    data: DataConfig | MusicDataConfig | EnhanceDataConfig = field(default_factory=DataConfig)
+    # The training objective; tasks without objectives (`Task.objectives` false) keep the default.
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     clipping: ClippingConfig = field(default_factory=ClippingConfig)
@@ -358,7 +413,31 @@ def validate(config: Config) -> None:
     _choice("model.name", config.model.name, models.MODELS)
     models.check_model_args(config.model.name, config.model.args, key="model.args")
     TASKS[config.task].validate(config, models)
+    validate_objective(config, TASKS[config.task].objectives)
     _validate_training(config, optim)
+
+
+def validate_objective(config: Config, task_has_objectives: bool) -> None:
+    """`objective.name` from the registry, `objective.args` from its constructor's keywords."""
+    objective = config.objective
+    if not task_has_objectives:
+        if objective != ObjectiveConfig():
+            raise ConfigError(f"config section 'objective' applies to the enhancement task only, not task '{config.task}'")
+        return
+    from separation.objectives import OBJECTIVES, objective_arguments
+
+    _choice("objective.name", objective.name, OBJECTIVES)
+    allowed = objective_arguments(objective.name)
+    for arg in objective.args:
+        if arg not in allowed:
+            listed = ", ".join(allowed) if allowed else "none"
+            raise ConfigError(f"config key 'objective.args.{arg}' is unknown for objective '{objective.name}'; allowed: {listed}")
+    from separation.objectives import build_objective
+
+    try:
+        build_objective(objective.name, objective.args)
+    except (TypeError, ValueError) as error:  # a value the objective refuses
+        raise ConfigError(f"config key 'objective.args' of objective '{objective.name}': {error}") from None
 
 
 def validate_music_section(config: Config, models) -> None:

@@ -51,6 +51,9 @@ class Task:
     model_method: str | None
     # What a report says the task is, after its name.
     description: str
+    # Whether training goes through an objective (`config.objective`, registry separation.objectives);
+    # other tasks refuse a non-default objective section.
+    objectives: bool = False
 
 
 # ---------------------------------------------------------------------------------------- speech
@@ -133,6 +136,46 @@ def _music_evaluate(loaded, args) -> str:
     return evaluate_from_cli(loaded, args)
 
 
+# --------------------------------------------------------------------------------------- enhance
+
+
+def _enhance_data():
+    from separation.config import EnhanceDataConfig
+
+    return EnhanceDataConfig
+
+
+def _enhance_validate(config, models) -> None:
+    from separation.config import validate_enhance_section
+
+    validate_enhance_section(config, models)
+
+
+def _enhance_parts(config):
+    from separation.data.enhance_datamodule import EnhanceDataModule
+    from separation.systems.enhance import EnhancementSystem
+
+    return EnhancementSystem, EnhanceDataModule(config.data, seed=config.seed, objective=config.objective.name)
+
+
+def _enhance_model_args(config) -> dict:
+    from separation.systems.enhance import enhance_model_args
+
+    return enhance_model_args(config)
+
+
+def _enhance_separator(loaded, device):
+    from separation.inference.separate import enhance_separator
+
+    return enhance_separator(loaded, device)
+
+
+def _enhance_evaluate(loaded, args) -> str:
+    from separation.evaluation.enhance_checkpoint import evaluate_from_cli
+
+    return evaluate_from_cli(loaded, args)
+
+
 TASKS: dict[str, Task] = {
     "speech": Task(
         name="speech",
@@ -158,6 +201,19 @@ TASKS: dict[str, Task] = {
         evaluate=_music_evaluate,
         model_method="separate",
         description="music stem separation; SDR per stem (museval BSS Eval v4), median over frames, mean over stems",
+    ),
+    "enhance": Task(
+        name="enhance",
+        data_config=_enhance_data,
+        validate=_enhance_validate,
+        parts=_enhance_parts,
+        model_args=_enhance_model_args,
+        headline=Headline("val/si_snri", "test/si_snri", "SI-SNRi"),
+        separator=_enhance_separator,
+        evaluate=_enhance_evaluate,
+        model_method=None,
+        description="speech enhancement (denoising); SI-SNRi is the SI-SNR gain of the speech estimate over the noisy input",
+        objectives=True,
     ),
 }
 

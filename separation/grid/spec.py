@@ -39,6 +39,9 @@ from separation.config import Config, ConfigError, apply_overrides, config_from_
 SPEC_KEYS = ("study", "base", "set", "axes", "include", "exclude", "targets", "stop_at_target", "description")
 # Keys that do not change what a trial computes, so they do not enter its id.
 ID_EXCLUDED_KEYS = ("run_dir", "trainer.enable_progress_bar", "data.num_workers")
+# Sections added after studies were committed: left out of the id while at their default,
+# so the ids of existing speech and music studies (results/*/trials.csv) stay the same.
+ID_DEFAULTS_OMITTED = ("objective",)
 
 
 @dataclass
@@ -65,7 +68,11 @@ class GridSpec:
 
 def trial_id(config: Config) -> str:
     """Stable id from the resolved config: same config, same id, on any machine."""
-    flat = flatten(config_to_dict(config))
+    data = config_to_dict(config)
+    for section in ID_DEFAULTS_OMITTED:
+        if data.get(section) == config_to_dict(Config()).get(section):
+            data.pop(section)
+    flat = flatten(data)
     for key in ID_EXCLUDED_KEYS:
         flat.pop(key, None)
     canonical = json.dumps(flat, sort_keys=True, default=str)

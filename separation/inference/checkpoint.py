@@ -32,7 +32,7 @@ class LoadedModel:
     Attributes:
         model: the rebuilt `nn.Module`, weights loaded, in eval mode.
         name, args: the registry name and constructor arguments it was built from.
-        task: `config["task"]` ("speech", "music").
+        task: `config["task"]` ("speech", "music", "enhance").
         sample_rate: `config["data"]["sample_rate"]`, the rate the model was trained at.
         config: the training config as stored (nested plain data).
         path: the checkpoint file.

@@ -18,7 +18,10 @@ each chunk's edges, where a model sees the least context.
 
 Only one batch of chunk outputs and the previous chunk's tail exist at a time:
 beyond the input and output arrays themselves, memory does not grow with the
-signal's length.
+signal's length. `separate_stream` goes one step further, reading the input
+from a callback and handing each finished stretch of output to another, so
+neither whole signal need be in memory (`separation separate` streams files
+this way); `separate_chunked` is that stream over arrays.
 """
 
 from __future__ import annotations
@@ -114,18 +117,56 @@ def separate_chunked(
         rematch: re-match sources between neighbouring chunks (unordered
             sources such as speakers; needs `overlap > 0`).
     """
-    _check(chunk, overlap, batch_size, rematch)
     mixture = torch.as_tensor(mixture)
     if mixture.dim() != 2 or mixture.shape[-1] == 0:
         raise ValueError(f"mixture must be (channels, time) with time > 0, got shape {tuple(mixture.shape)}")
     length = mixture.shape[-1]
+    output: np.ndarray | None = None
+    written = 0
+
+    def write(block: np.ndarray) -> None:
+        nonlocal output, written
+        if output is None:
+            output = np.zeros((block.shape[0], block.shape[1], length), dtype=np.float32)
+        output[..., written:written + block.shape[-1]] = block
+        written += block.shape[-1]
+
+    separate_stream(separate, lambda start, stop: mixture[:, start:stop], length, chunk, overlap, write,
+                    batch_size, rematch, device)
+    return output
+
+
+@torch.no_grad()
+def separate_stream(
+    separate: ChunkSeparator,
+    read: Callable[[int, int], torch.Tensor],
+    length: int,
+    chunk: int,
+    overlap: int,
+    write: Callable[[np.ndarray], None],
+    batch_size: int = 1,
+    rematch: bool = False,
+    device: str | torch.device = "cpu",
+) -> None:
+    """`separate_chunked` from a reader to a writer: memory bounded by one batch, whatever `length`.
+
+    `read(start, stop)` returns the mixture's samples `[start, stop)` as
+    `(channels, stop - start)`; `write(block)` receives the output
+    `(sources, channels, n)` in order, blocks covering `[0, length)` once each
+    (a block is final: no later chunk overlaps it; it is a view, valid during the call).
+    Other arguments as for `separate_chunked`, whose output this reproduces sample for sample.
+    """
+    _check(chunk, overlap, batch_size, rematch)
+    if length < 1:
+        raise ValueError(f"length must be positive, got {length}")
     chunk = min(chunk, length)
     starts = chunk_starts(length, chunk, chunk - overlap)
-    output: np.ndarray | None = None
+    pending: np.ndarray | None = None  # output samples [done, done + width) still receiving chunks
+    done = 0
     previous_tail: torch.Tensor | None = None
     for batch_start in range(0, len(starts), batch_size):
         batch_starts = starts[batch_start:batch_start + batch_size]
-        pieces = [mixture[:, start:start + chunk] for start in batch_starts]
+        pieces = [torch.as_tensor(read(start, min(start + chunk, length))) for start in batch_starts]
         batch = torch.stack([F.pad(p, (0, chunk - p.shape[-1])) for p in pieces]).float().to(device)
         estimates = separate(batch).float().cpu()
         if estimates.dim() != 4 or estimates.shape[0] != len(batch_starts) or estimates.shape[2:] != batch.shape[1:]:
@@ -133,8 +174,6 @@ def separate_chunked(
                 f"the separator must map (batch, channels, time) {tuple(batch.shape)} to "
                 f"(batch, sources, channels, time), got {tuple(estimates.shape)}"
             )
-        if output is None:
-            output = np.zeros((estimates.shape[1], mixture.shape[0], length), dtype=np.float32)
         for offset, (start, estimate) in enumerate(zip(batch_starts, estimates)):
             index = batch_start + offset
             if rematch and previous_tail is not None:
@@ -142,5 +181,14 @@ def separate_chunked(
             previous_tail = estimate[..., chunk - overlap:].clone()  # a view would keep the whole batch alive
             window = crossfade_window(chunk, overlap, first=index == 0, last=index == len(starts) - 1)
             stop = min(start + chunk, length)
-            output[..., start:stop] += (estimate * window)[..., : stop - start].numpy()
-    return output
+            if pending is None:
+                pending = np.zeros((*estimate.shape[:2], 0), dtype=np.float32)
+            if pending.shape[-1] < stop - done:
+                grow = np.zeros((*pending.shape[:2], stop - done - pending.shape[-1]), dtype=np.float32)
+                pending = np.concatenate([pending, grow], axis=-1)
+            pending[..., start - done:stop - done] += (estimate * window)[..., : stop - start].numpy()
+            # No later chunk starts before the next one: everything up to its start is final.
+            final = starts[index + 1] if index + 1 < len(starts) else length
+            write(pending[..., : final - done])
+            pending = pending[..., final - done:].copy()
+            done = final

@@ -5,6 +5,8 @@
       -> resampled to the model's rate (torchaudio)
       -> chunked overlap-add separation (`separation.inference.chunked`)
       -> resampled back, cropped to the input's length
+    (a file already at the model's rate is streamed instead: read, separated
+    and written chunk by chunk, so memory does not grow with its length)
       -> OUTDIR/<input name>/<source>.wav, each written atomically
 
 What differs between tasks is one small function per task (`separation.tasks.TASKS`, its `separator`) turning a
@@ -16,6 +18,7 @@ must be re-matched between chunks), and default chunk settings.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,7 +30,7 @@ import torch
 from separation.data.audio import AudioError, audio_info, read_wav, write_wav
 from separation.errors import UserError
 from separation.inference.checkpoint import LoadedModel, load_checkpoint
-from separation.inference.chunked import ChunkSeparator, separate_chunked
+from separation.inference.chunked import ChunkSeparator, separate_chunked, separate_stream
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,13 @@ class Separator:
         overlap = int(self.overlap * chunk)  # rounding down keeps it within chunk // 2
         return separate_chunked(self.run, mixture, chunk, overlap, self.batch_size, self.rematch, self.device)
 
+    def separate_stream(self, read: Callable[[int, int], torch.Tensor], length: int,
+                        write: Callable[[np.ndarray], None]) -> None:
+        """As `separate`, from `read(start, stop) -> (channels, n)` to `write((sources, channels, n))` blocks in order."""
+        chunk = max(1, round(self.chunk_seconds * self.sample_rate))
+        overlap = int(self.overlap * chunk)
+        separate_stream(self.run, read, length, chunk, overlap, write, self.batch_size, self.rematch, self.device)
+
 
 def speech_separator(loaded: LoadedModel, device: str) -> Separator:
     """Speaker separation: mono `(batch, time) -> (batch, n_src, time)` models; speakers are unordered.
@@ -89,6 +99,40 @@ def music_separator(loaded: LoadedModel, device: str) -> Separator:
     model = loaded.model
     return Separator(model.separate, loaded.sample_rate, channels=int(model.channels), sources=tuple(model.stems),
                      rematch=False, chunk_seconds=30.0, overlap=0.1, batch_size=1, device=device)
+
+
+def enhancement_rule(loaded: LoadedModel) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The trained objective's inference rule: noisy `(batch, 1, time)` -> speech `(batch, 1, time)`.
+
+    The objective is rebuilt from the checkpoint's config (`objective`; checkpoints
+    from before that section existed trained supervised).
+    """
+    from separation.objectives import build_objective
+
+    section = loaded.config.get("objective") or {}
+    name = section.get("name", "supervised")
+    try:
+        objective = build_objective(name, section.get("args") or {})
+    except (KeyError, TypeError, ValueError) as error:
+        raise UserError(f"{loaded.path}: cannot rebuild its objective '{name}' ({error})") from None
+    model = loaded.model
+    return lambda noisy: objective.enhance(model, noisy)
+
+
+def enhance_separator(loaded: LoadedModel, device: str) -> Separator:
+    """Speech enhancement: the objective's speech estimate, one mono source named `speech`.
+
+    Nothing to re-match (one source); 4 s chunks cover the receptive field of
+    the denoisers many times over, a 1 s raised-cosine cross-fade hides the
+    seams, and 8 chunks per call keep a GPU busy.
+    """
+    enhance = enhancement_rule(loaded)
+
+    def run(chunks: torch.Tensor) -> torch.Tensor:
+        return enhance(chunks).unsqueeze(2)  # (batch, 1, time) -> (batch, 1 source, 1 channel, time)
+
+    return Separator(run, loaded.sample_rate, channels=1, sources=("speech",), rematch=False,
+                     chunk_seconds=4.0, overlap=0.25, batch_size=8, device=device)
 
 
 def default_device() -> str:
@@ -155,6 +199,47 @@ def separate_audio(separator: Separator, audio: np.ndarray, sample_rate: int, na
     return torch.nn.functional.pad(back, (0, length - back.shape[-1])).numpy()
 
 
+def _separate_file_streaming(separator: Separator, path: Path, folder: Path) -> None:
+    """Separate a file at the model's rate block by block into `folder/<source>.wav`.
+
+    Memory stays one batch of chunks whatever the file's length. Outputs are
+    written under temporary names in `folder` and renamed into place once all are complete.
+    """
+    import soundfile as sf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    finals = [folder / f"{name}.wav" for name in separator.sources]
+    temporaries = [p.with_name(f".{p.name}.tmp{os.getpid()}") for p in finals]
+    writers: list = []
+    try:
+        with sf.SoundFile(str(path)) as reader:
+            def read(start: int, stop: int) -> torch.Tensor:
+                reader.seek(start)
+                try:
+                    block = reader.read(stop - start, dtype="float32", always_2d=True)
+                except (sf.LibsndfileError, RuntimeError) as error:
+                    raise AudioError(f"{path}: corrupt audio file ({error})") from None
+                return _as_channels(torch.from_numpy(np.ascontiguousarray(block.T)), separator.channels, path)
+
+            writers = [sf.SoundFile(str(t), "w", samplerate=reader.samplerate, channels=separator.channels,
+                                    subtype="FLOAT", format="WAV") for t in temporaries]
+
+            def write(block: np.ndarray) -> None:
+                for writer, source in zip(writers, block):
+                    writer.write(np.ascontiguousarray(source.T))
+
+            separator.separate_stream(read, reader.frames, write)
+        for writer in writers:
+            writer.close()
+        for temporary, final in zip(temporaries, finals):
+            os.replace(temporary, final)
+    finally:
+        for writer in writers:
+            writer.close()
+        for temporary in temporaries:
+            temporary.unlink(missing_ok=True)
+
+
 def _output_folders(inputs: Sequence[Path], out_dir: Path) -> list[Path]:
     folders: dict[Path, Path] = {}
     for path in inputs:
@@ -198,15 +283,19 @@ def separate_files(
             if existing:
                 raise UserError(f"{existing[0]}: exists; pass --force to overwrite")
     for path, folder in zip(inputs, folders):
-        rate = audio_info(path).samplerate
-        audio = read_wav(path)
+        info = audio_info(path)
+        rate = info.samplerate
         started = time.perf_counter()
-        estimates = separate_audio(separator, audio, rate, path)
+        if rate == separator.sample_rate:
+            # No resampling: stream, so memory does not grow with the file's length.
+            _separate_file_streaming(separator, path, folder)
+        else:
+            estimates = separate_audio(separator, read_wav(path), rate, path)
+            for name, estimate in zip(separator.sources, estimates):
+                write_wav(folder / f"{name}.wav", estimate[0] if estimate.shape[0] == 1 else estimate, rate)
         elapsed = time.perf_counter() - started
-        for name, estimate in zip(separator.sources, estimates):
-            write_wav(folder / f"{name}.wav", estimate[0] if estimate.shape[0] == 1 else estimate, rate)
         if log is not None:
-            seconds = audio.shape[-1] / rate
+            seconds = info.frames / rate
             log(f"{path} ({seconds:.1f} s) -> {folder}/ [{', '.join(separator.sources)}] in {elapsed:.1f} s "
                 f"(real-time factor {elapsed / seconds:.3f})")
     return folders

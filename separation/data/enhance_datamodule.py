@@ -1,0 +1,99 @@
+"""The speech enhancement LightningDataModule: one `EnhanceDataConfig` in, three dataloaders out.
+
+Training batches are fixed-length random crops `{"noisy", "clean", "noise": (batch, 1, time)}`
+(plus `"noise_only"` where the corpus has noise-only clips) in an order fixed by
+(seed, epoch) through `EpochSeededSampler` and `ResumableLoader`, so a run resumed
+mid-epoch sees the batches the uninterrupted run would have; validation and test
+batches hold one whole utterance each (batch size 1), so no padding enters a metric.
+"""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+from torch.utils.data import DataLoader
+
+from separation.config import EnhanceDataConfig
+from separation.data.enhance_datasets import (
+    EnhancementDataset,
+    check_enhancement_root,
+    enhancement_dataset,
+    find_voicebank_split,
+)
+from separation.data.resumable import ResumableLoader
+from separation.data.speech_datasets import DatasetError, EpochSeededSampler
+
+SPLIT_NAMES = {"train": "train", "valid": "valid", "test": "test"}  # both layouts use these names
+
+
+class EnhanceDataModule(pl.LightningDataModule):
+    """Reads a generated noisy corpus or VoiceBank-DEMAND as `config` describes.
+
+    `seed` fixes the training order and crops; `objective` is the name of the
+    training objective (`separation.objectives.OBJECTIVES`): one that needs
+    noise-only clips is refused, before training, on a dataset without them.
+    """
+
+    def __init__(self, config: EnhanceDataConfig, seed: int, objective: str = "supervised"):
+        super().__init__()
+        self.config = config
+        self.seed = seed
+        self.objective = objective
+        self.segment_samples = int(round(config.segment_seconds * config.sample_rate))
+        self.train_set = self.valid_set = self.test_set = None
+
+    def _dataset(self, split: str, segment_samples: int | None = None, max_items: int | None = None) -> EnhancementDataset:
+        c = self.config
+        return enhancement_dataset(c.root, SPLIT_NAMES[split], c.sample_rate, c.layout, segment_samples, max_items,
+                                   c.trainset)
+
+    def _check_root(self) -> None:
+        """Every split present and readable (fast: listings and one file header per split)."""
+        c = self.config
+        if c.layout == "voicebank" and c.trainset is not None:
+            for split in SPLIT_NAMES.values():
+                find_voicebank_split(c.root, split, c.trainset)
+        else:
+            check_enhancement_root(c.root, c.layout, c.sample_rate)
+
+    def _check_objective(self) -> None:
+        from separation.objectives import OBJECTIVES
+
+        needs = getattr(OBJECTIVES.get(self.objective), "needs_noise_only", False)
+        if needs and not self.train_set.has_noise_only:
+            raise DatasetError(
+                f"{self.config.root} ({self.config.layout} layout) has no noise-only clips in its training split, "
+                f"which objective '{self.objective}' needs (a corpus from `separation data noisy` has them)"
+            )
+
+    def setup(self, stage: str | None = None) -> None:
+        """Find and check every split the stage needs, so bad folders fail before training starts."""
+        c = self.config
+        if stage in (None, "fit") and self.train_set is None:
+            self._check_root()
+            self.train_set = self._dataset("train", self.segment_samples)
+            self._check_objective()
+            if self._per_epoch() < c.batch_size:
+                raise DatasetError(f"data.batch_size={c.batch_size} exceeds the {self._per_epoch()} training "
+                                   f"examples per epoch in {c.root}")
+        if stage in (None, "fit", "validate") and self.valid_set is None:
+            self.valid_set = self._dataset("valid", None, c.valid_max_items)
+        if stage in (None, "test") and self.test_set is None:
+            self.test_set = self._dataset("test")
+
+    def _per_epoch(self) -> int:
+        return self.config.train_items_per_epoch or len(self.train_set)
+
+    def _loader(self, dataset, loader=DataLoader, **kwargs) -> DataLoader:
+        workers = self.config.num_workers
+        return loader(dataset, num_workers=workers, persistent_workers=workers > 0, **kwargs)
+
+    def train_dataloader(self) -> DataLoader:
+        sampler = EpochSeededSampler(len(self.train_set), self.seed, shuffle=True, num_samples=self._per_epoch())
+        return self._loader(self.train_set, ResumableLoader, batch_size=self.config.batch_size, sampler=sampler,
+                            drop_last=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.valid_set, batch_size=1, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, batch_size=1, shuffle=False)
