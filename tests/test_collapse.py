@@ -114,3 +114,18 @@ def test_kendall_tau_of_identical_and_reversed_rankings():
         assert kendall_tau(a, b) == pytest.approx(kendalltau(a, b).statistic)
     batched = kendall_tau(np.stack([scores, -scores]), scores[None])
     assert batched == pytest.approx([1.0, -1.0])
+
+
+def test_an_enhancer_passing_its_input_through_reads_as_collapsed():
+    """The enhancement system probes (estimate, noisy - estimate): the input scaled, or silence, is rank one."""
+    torch.manual_seed(0)
+    clean, noise = torch.randn(3, 1, 8000), 0.3 * torch.randn(3, 1, 8000)
+    noisy = clean + noise
+    for trivial in (0.8 * noisy, torch.zeros_like(noisy)):
+        probe = CollapseProbe()
+        probe.update(torch.cat([trivial, noisy - trivial], dim=1), noisy[:, 0])
+        assert probe.reason() is not None
+    denoised = clean + 0.05 * noise
+    probe = CollapseProbe()
+    probe.update(torch.cat([denoised, noisy - denoised], dim=1), noisy[:, 0])
+    assert probe.reason() is None

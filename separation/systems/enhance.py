@@ -49,6 +49,7 @@ def _sdr(estimate: torch.Tensor, clean: torch.Tensor) -> float:
 class EnhancementSystem(SeparationSystem):
     selection_metric = "val/si_snri"
     test_metrics = ("test/si_snri", "test/si_snr", "test/sdr")
+    improvement_metric = "test/si_snri"
 
     def __init__(self, config: Config):
         super().__init__(config, enhance_model_args(config))
@@ -88,6 +89,9 @@ class EnhancementSystem(SeparationSystem):
 
     def test_step(self, batch, batch_idx):
         noisy, clean, estimate = self._evaluate(batch, "test")
+        # Collapsed = the estimate is the input scaled, or silence: then (estimate, noisy - estimate)
+        # is one signal up to scale (a single estimate alone would always look like one).
+        self.collapse_probe.update(torch.cat([estimate, noisy - estimate], dim=1), noisy[:, 0])
         sdr = _sdr(estimate[0, 0], clean[0, 0]) if torch.isfinite(estimate).all() else float("nan")
         self.log("test/sdr", sdr, sync_dist=True, batch_size=noisy.shape[0])
 
