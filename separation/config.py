@@ -145,13 +145,7 @@ def validate_enhance_section(config: "Config", models) -> None:
     _choice("data.layout", data.layout, ENHANCE_LAYOUTS)
     if data.trainset is not None and data.layout != "voicebank":
         raise ConfigError(f"config key 'data.trainset' applies to layout 'voicebank' only, got layout '{data.layout}'")
-    _positive("data.sample_rate", data.sample_rate)
-    _positive("data.segment_seconds", data.segment_seconds)
-    _positive("data.batch_size", data.batch_size)
-    _positive("data.train_items_per_epoch", data.train_items_per_epoch, allow_none=True)
-    _positive("data.valid_max_items", data.valid_max_items, allow_none=True)
-    if data.num_workers < 0:
-        raise ConfigError(f"config key 'data.num_workers' must be >= 0, got {data.num_workers}")
+    _validate_waveform_data(data)
     n_src = config.model.args.get("n_src", 1)
     if n_src not in (1, 2):
         raise ConfigError(f"config key 'model.args.n_src' is {n_src}; enhancement models estimate 1 (speech) or 2 (speech, noise)")
@@ -458,7 +452,7 @@ def validate_music_section(config: Config, models) -> None:
             raise ConfigError(f"config key 'model.args.stems' is {names} but 'data.stems' is {config.data.stems}")
 
 
-def validate_speech_section(config: Config) -> None:
+def validate_speech_section(config: Config, models=None) -> None:
     if not isinstance(config.data, DataConfig):
         raise ConfigError(f"config section 'data' must be a speech data section for task '{config.task}'")
     data = config.data
@@ -470,6 +464,11 @@ def validate_speech_section(config: Config) -> None:
     model_src = config.model.args.get("n_src")
     if model_src is not None and model_src != data.n_src:
         raise ConfigError(f"config key 'model.args.n_src' is {model_src} but 'data.n_src' is {data.n_src}")
+    _validate_waveform_data(data)
+
+
+def _validate_waveform_data(data) -> None:
+    """The sizes every segment-based waveform data section (speech, enhance) shares."""
     _positive("data.sample_rate", data.sample_rate)
     _positive("data.segment_seconds", data.segment_seconds)
     _positive("data.batch_size", data.batch_size)

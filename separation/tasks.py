@@ -56,161 +56,77 @@ class Task:
     objectives: bool = False
 
 
-# ---------------------------------------------------------------------------------------- speech
+def _find(target: str):
+    """`"module:name"` -> that object, imported now."""
+    import importlib
+
+    module, name = target.split(":")
+    return getattr(importlib.import_module(module), name)
 
 
-def _speech_data():
-    from separation.config import DataConfig
+def _lazy(target: str) -> Callable:
+    """`"module:name"` -> a function that imports the function `name` of `module` when called, and calls it."""
 
-    return DataConfig
+    def call(*args, **kwargs):
+        return _find(target)(*args, **kwargs)
 
-
-def _speech_validate(config, models) -> None:
-    from separation.config import validate_speech_section
-
-    validate_speech_section(config)
+    call.__qualname__ = call.__name__ = target.split(":")[1]
+    return call
 
 
-def _speech_parts(config):
-    from separation.data.speech_datamodule import SpeechDataModule
-    from separation.systems.speech import SpeechSeparationSystem
-
-    return SpeechSeparationSystem, SpeechDataModule(config.data, seed=config.seed)
+def _class(target: str) -> Callable[[], type]:
+    """`"module:name"` -> a function returning the class `name` of `module`, imported when asked."""
+    return lambda: _find(target)
 
 
-def _speech_model_args(config) -> dict:
-    from separation.systems.speech import speech_model_args
+def _parts(system: str, datamodule: str, **from_config: str) -> Callable:
+    """(config) -> (system class, datamodule(config.data, seed=config.seed, **{key: config.<dotted path>}))."""
 
-    return speech_model_args(config)
+    def build(config):
+        from operator import attrgetter
 
+        extra = {key: attrgetter(path)(config) for key, path in from_config.items()}
+        return _find(system), _find(datamodule)(config.data, seed=config.seed, **extra)
 
-def _speech_separator(loaded, device):
-    from separation.inference.separate import speech_separator
-
-    return speech_separator(loaded, device)
-
-
-def _speech_evaluate(loaded, args) -> str:
-    from separation.evaluation.speech import evaluate_from_cli
-
-    return evaluate_from_cli(loaded, args)
-
-
-# ----------------------------------------------------------------------------------------- music
-
-
-def _music_data():
-    from separation.config import MusicDataConfig
-
-    return MusicDataConfig
-
-
-def _music_validate(config, models) -> None:
-    from separation.config import validate_music_section
-
-    validate_music_section(config, models)
-
-
-def _music_parts(config):
-    from separation.data.music_datamodule import MusicDataModule
-    from separation.systems.music import MusicSeparationSystem
-
-    return MusicSeparationSystem, MusicDataModule(config.data, seed=config.seed)
-
-
-def _music_model_args(config) -> dict:
-    from separation.systems.music import music_model_args
-
-    return music_model_args(config)
-
-
-def _music_separator(loaded, device):
-    from separation.inference.separate import music_separator
-
-    return music_separator(loaded, device)
-
-
-def _music_evaluate(loaded, args) -> str:
-    from separation.evaluation.music import evaluate_from_cli
-
-    return evaluate_from_cli(loaded, args)
-
-
-# --------------------------------------------------------------------------------------- enhance
-
-
-def _enhance_data():
-    from separation.config import EnhanceDataConfig
-
-    return EnhanceDataConfig
-
-
-def _enhance_validate(config, models) -> None:
-    from separation.config import validate_enhance_section
-
-    validate_enhance_section(config, models)
-
-
-def _enhance_parts(config):
-    from separation.data.enhance_datamodule import EnhanceDataModule
-    from separation.systems.enhance import EnhancementSystem
-
-    return EnhancementSystem, EnhanceDataModule(config.data, seed=config.seed, objective=config.objective.name)
-
-
-def _enhance_model_args(config) -> dict:
-    from separation.systems.enhance import enhance_model_args
-
-    return enhance_model_args(config)
-
-
-def _enhance_separator(loaded, device):
-    from separation.inference.separate import enhance_separator
-
-    return enhance_separator(loaded, device)
-
-
-def _enhance_evaluate(loaded, args) -> str:
-    from separation.evaluation.enhance_checkpoint import evaluate_from_cli
-
-    return evaluate_from_cli(loaded, args)
+    return build
 
 
 TASKS: dict[str, Task] = {
     "speech": Task(
         name="speech",
-        data_config=_speech_data,
-        validate=_speech_validate,
-        parts=_speech_parts,
-        model_args=_speech_model_args,
+        data_config=_class("separation.config:DataConfig"),
+        validate=_lazy("separation.config:validate_speech_section"),
+        parts=_parts("separation.systems.speech:SpeechSeparationSystem", "separation.data.speech_datamodule:SpeechDataModule"),
+        model_args=_lazy("separation.systems.speech:speech_model_args"),
         headline=Headline("val/si_snri", "test/si_snri", "SI-SNRi"),
-        separator=_speech_separator,
-        evaluate=_speech_evaluate,
+        separator=_lazy("separation.inference.separate:speech_separator"),
+        evaluate=_lazy("separation.evaluation.speech:evaluate_from_cli"),
         model_method=None,
         description="speaker separation; SI-SNRi is the SI-SNR gain over the mixture, speakers matched by PIT",
     ),
     "music": Task(
         name="music",
-        data_config=_music_data,
-        validate=_music_validate,
-        parts=_music_parts,
-        model_args=_music_model_args,
+        data_config=_class("separation.config:MusicDataConfig"),
+        validate=_lazy("separation.config:validate_music_section"),
+        parts=_parts("separation.systems.music:MusicSeparationSystem", "separation.data.music_datamodule:MusicDataModule"),
+        model_args=_lazy("separation.systems.music:music_model_args"),
         headline=Headline("val/sdr", "test/sdr", "SDR", "test/sdri", "SDRi",
                           (("mixture", "test/sdr_mixture"), ("oracle ratio mask", "test/sdr_oracle"))),
-        separator=_music_separator,
-        evaluate=_music_evaluate,
+        separator=_lazy("separation.inference.separate:music_separator"),
+        evaluate=_lazy("separation.evaluation.music:evaluate_from_cli"),
         model_method="separate",
         description="music stem separation; SDR per stem (museval BSS Eval v4), median over frames, mean over stems",
     ),
     "enhance": Task(
         name="enhance",
-        data_config=_enhance_data,
-        validate=_enhance_validate,
-        parts=_enhance_parts,
-        model_args=_enhance_model_args,
+        data_config=_class("separation.config:EnhanceDataConfig"),
+        validate=_lazy("separation.config:validate_enhance_section"),
+        parts=_parts("separation.systems.enhance:EnhancementSystem", "separation.data.enhance_datamodule:EnhanceDataModule",
+                     objective="objective.name"),
+        model_args=_lazy("separation.systems.enhance:enhance_model_args"),
         headline=Headline("val/si_snri", "test/si_snri", "SI-SNRi"),
-        separator=_enhance_separator,
-        evaluate=_enhance_evaluate,
+        separator=_lazy("separation.inference.separate:enhance_separator"),
+        evaluate=_lazy("separation.evaluation.enhance_checkpoint:evaluate_from_cli"),
         model_method=None,
         description="speech enhancement (denoising); SI-SNRi is the SI-SNR gain of the speech estimate over the noisy input",
         objectives=True,
