@@ -256,7 +256,10 @@ def _measure(name: str, model, objective, batch) -> float:
         return float(objective.loss(model, batch, default_loss("pulse_cnn", TINY_CNN)))
 
 
-@pytest.mark.parametrize(("name", "model_args"), [("supervised", {}), ("mixit", {"n_src": 3}), ("pu", {})])
+# PU's CNN reads uncompressed magnitudes, as PULSE's released code computes its feature (`abs(stft) ** 1/15`
+# is |X| / 15 in Python); with the 1/15-power compression this toy's classifier drifts to calling every bin
+# noise while the risk falls, the level contrast between speech and noise bins being all but gone.
+@pytest.mark.parametrize(("name", "model_args"), [("supervised", {}), ("mixit", {"n_src": 3}), ("pu", {"compression": 1.0})])
 def test_each_objective_trains_one_step_then_overfits_one_batch(name, model_args):
     torch.manual_seed(0)
     model = build_model("pulse_cnn", {**TINY_CNN, **model_args})
@@ -285,7 +288,4 @@ def test_each_objective_trains_one_step_then_overfits_one_batch(name, model_args
     with torch.no_grad():
         estimate = objective.enhance(model.eval(), batch["noisy"])
     assert estimate.shape == batch["noisy"].shape and torch.isfinite(estimate).all()
-    # PU is left out: on this white-noise toy its classifier drifts to calling every bin noise while the risk
-    # falls (its bias gradient outweighs the weak per-bin features of so tiny a CNN), so no SI-SNR gain is asserted.
-    if name != "pu":
-        assert (si_snr(estimate, batch["clean"]) - si_snr(batch["noisy"], batch["clean"])).mean() > 1.0
+    assert (si_snr(estimate, batch["clean"]) - si_snr(batch["noisy"], batch["clean"])).mean() > 1.0
