@@ -11,8 +11,8 @@ and `(clean, noise)` for a two-source one (`enhancement_targets`).
 - `magnitude_mse`: MSE between STFT magnitudes of estimate and target, each
   divided by the target's RMS so the loss does not depend on recording level
   (CR-CED, CRNN; the STFT should match the model's `n_fft` / `hop_length`).
-  It also trains `pulse_cnn` with clean targets until the weakly supervised
-  objectives (PU learning, MixIT) are added; those will use `bin_logits`.
+  It is also `pulse_cnn`'s loss under the supervised objective; the weakly
+  supervised ones (`separation.objectives.pu` / `.mixit`) bring their own.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ DEFAULT_LOSSES: dict[str, str] = {
     "cleanunet": "l1_mrstft",
     "crced": "magnitude_mse",
     "crnn": "magnitude_mse",
-    # Supervised stand-in until the PU / MixIT objectives of PULSE exist.
+    # PULSE's supervised (PN) baseline; its PU and MixIT objectives are in separation.objectives.
     "pulse_cnn": "magnitude_mse",
 }
 

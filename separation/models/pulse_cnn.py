@@ -6,14 +6,19 @@ unlabelled data"): a small all-convolutional classifier of STFT bins.
       -> 3x3 conv(1 -> C), 3x3 conv(C -> C), then `blocks` pairs of 3x3
          convs doubling the channels (C -> 2C -> 2C -> 4C -> 4C), each with
          ReLU and Dropout2d (BatchNorm instead with `batch_norm`)
-      -> 1x1 conv to one logit per bin                                     (B, 1, F, frames)
+      -> 1x1 conv to n_src logits per bin                                  (B, n_src, F, frames)
 
-With the defaults (C=8, blocks=2) that is the paper's 7-layer network, 18,073
+With the defaults (C=8, blocks=2, n_src=1) that is the paper's 7-layer network, 18,073
 parameters (`sum(p.numel() for p in build_model('pulse_cnn').parameters())`).
 `bin_logits` returns the logits for the weakly supervised objectives (PU
-learning, MixIT) to define their own targets; `forward` reads a logit as
-"this bin is speech", masks the noisy STFT with its sigmoid (or with
-`logit > 0` when `hard_mask`, PULSE's test-time rule) and returns the waveform.
+learning, MixIT) to define their own targets; `forward` reads logit k as
+"this bin belongs to source k" (source 0 is the speech), masks the noisy STFT
+with its sigmoid (or with `logit > 0` when `hard_mask`, PULSE's test-time rule
+for PU learning) and returns one waveform per source. `n_src > 1` gives
+PULSE's MixIT baseline network (its 1x1 layer has three outputs there); the
+masks are independent sigmoids, so the sources need not sum to the input.
+`stft` is the exact spectrum the network sees, for losses that weight or mask
+it (`separation.objectives.pu`).
 """
 
 from __future__ import annotations
@@ -25,10 +30,11 @@ from separation.models.waveform import mono_batch, rms_scale
 
 
 class PulseCNN(nn.Module):
-    """Noisy `(batch, time)` or `(batch, 1, time)` -> masked estimate `(batch, 1, time)`, same length."""
+    """Noisy `(batch, time)` or `(batch, 1, time)` -> masked estimates `(batch, n_src, time)`, same length."""
 
     def __init__(
         self,
+        n_src: int = 1,
         channels: int = 8,
         blocks: int = 2,
         dropout: float = 0.2,
@@ -40,6 +46,9 @@ class PulseCNN(nn.Module):
         input_normalization: bool = True,
     ):
         super().__init__()
+        if isinstance(n_src, bool) or not isinstance(n_src, int) or n_src < 1:
+            raise ValueError(f"PulseCNN n_src must be a positive integer, got {n_src!r}")
+        self.n_src = n_src
         self.n_fft, self.hop_length, self.compression = n_fft, hop_length, compression
         self.hard_mask, self.input_normalization = hard_mask, input_normalization
         self.register_buffer("window", torch.hamming_window(n_fft), persistent=False)
@@ -52,26 +61,30 @@ class PulseCNN(nn.Module):
         for block in range(blocks):
             width = channels * 2**block
             layers += unit(width, 2 * width) + unit(2 * width, 2 * width)
-        layers.append(nn.Conv2d(channels * 2**blocks, 1, 1))
+        layers.append(nn.Conv2d(channels * 2**blocks, n_src, 1))
         self.net = nn.Sequential(*layers)
 
-    def _stft(self, noisy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def stft(self, noisy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`(batch, time)` -> complex STFT `(batch, n_fft // 2 + 1, frames)` of the input over `scale`, and
+        `scale` `(batch, 1)` (its RMS with `input_normalization`, else 1)."""
         scale = rms_scale(noisy) if self.input_normalization else torch.ones_like(noisy[:, :1])
         spectrum = torch.stft(noisy / scale, self.n_fft, self.hop_length, window=self.window, center=True,
                               pad_mode="constant", return_complex=True)
         return spectrum, scale
 
     def bin_logits(self, noisy: torch.Tensor) -> torch.Tensor:
-        """`(batch, time)` or `(batch, 1, time)` -> logits `(batch, 1, n_fft // 2 + 1, frames)`."""
-        spectrum, _ = self._stft(mono_batch(noisy, "PulseCNN"))
+        """`(batch, time)` or `(batch, 1, time)` -> logits `(batch, n_src, n_fft // 2 + 1, frames)`."""
+        spectrum, _ = self.stft(mono_batch(noisy, "PulseCNN"))
         return self.net(spectrum.abs().clamp_min(1e-12).pow(self.compression).unsqueeze(1))
 
     def forward(self, noisy: torch.Tensor) -> torch.Tensor:
-        """`(batch, time)` or `(batch, 1, time)` -> `(batch, 1, time)`."""
+        """`(batch, time)` or `(batch, 1, time)` -> `(batch, n_src, time)`."""
         noisy = mono_batch(noisy, "PulseCNN")
-        spectrum, scale = self._stft(noisy)
-        logits = self.net(spectrum.abs().clamp_min(1e-12).pow(self.compression).unsqueeze(1))[:, 0]
+        spectrum, scale = self.stft(noisy)
+        logits = self.net(spectrum.abs().clamp_min(1e-12).pow(self.compression).unsqueeze(1))  # (B, S, F, frames)
         mask = (logits > 0).to(spectrum.real.dtype) if self.hard_mask else torch.sigmoid(logits)
-        audio = torch.istft(spectrum * mask, self.n_fft, self.hop_length, window=self.window, center=True,
+        batch, sources, bins, frames = mask.shape
+        masked = (spectrum.unsqueeze(1) * mask).reshape(batch * sources, bins, frames)
+        audio = torch.istft(masked, self.n_fft, self.hop_length, window=self.window, center=True,
                             length=noisy.shape[-1])
-        return (audio * scale).unsqueeze(1)
+        return audio.reshape(batch, sources, -1) * scale.unsqueeze(-1)

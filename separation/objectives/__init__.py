@@ -6,10 +6,14 @@ import inspect
 from typing import Any
 
 from separation.objectives.base import Objective
+from separation.objectives.mixit import MixIT
+from separation.objectives.pu import PU
 from separation.objectives.supervised import Supervised
 
 OBJECTIVES: dict[str, type[Objective]] = {
     "supervised": Supervised,
+    "mixit": MixIT,
+    "pu": PU,
 }
 
 
