@@ -146,9 +146,15 @@ def validate_enhance_section(config: "Config", models) -> None:
     if data.trainset is not None and data.layout != "voicebank":
         raise ConfigError(f"config key 'data.trainset' applies to layout 'voicebank' only, got layout '{data.layout}'")
     _validate_waveform_data(data)
+    from separation.objectives import OBJECTIVES
+
     n_src = config.model.args.get("n_src", 1)
-    if n_src not in (1, 2):
-        raise ConfigError(f"config key 'model.args.n_src' is {n_src}; enhancement models estimate 1 (speech) or 2 (speech, noise)")
+    objective = OBJECTIVES.get(config.objective.name)  # an unknown name is reported by validate_objective
+    low, high = (objective.min_sources, objective.max_sources) if objective else (1, None)
+    if n_src < low or (high is not None and n_src > high):
+        allowed = f"{low} to {high}" if high is not None else f"at least {low}"
+        raise ConfigError(f"config key 'model.args.n_src' is {n_src}; objective '{config.objective.name}' trains "
+                          f"models of {allowed} output sources")
 
 
 @dataclass

@@ -34,6 +34,10 @@ class Objective:
     name: str = ""
     # True when the loss needs batch["noise_only"]: training refuses datasets without them.
     needs_noise_only: bool = False
+    # Output sources a model may have under this objective (checked when the config is read):
+    # speech, or speech and noise, unless the objective says otherwise (None: no upper bound).
+    min_sources: int = 1
+    max_sources: int | None = 2
 
     def check_model(self, model_name: str, model: nn.Module) -> None:
         """Raise ValueError (one line) when `model` cannot be trained with this objective."""

@@ -113,6 +113,8 @@ class MixIT(Objective):
 
     name = "mixit"
     needs_noise_only = True
+    min_sources = 2  # source 0 the speech, the rest whatever the mixture of mixtures holds
+    max_sources = None
 
     def __init__(self, snr_max: float = 30.0):
         if isinstance(snr_max, bool) or not isinstance(snr_max, (int, float)) or not math.isfinite(snr_max) \
