@@ -153,6 +153,15 @@ def prepare_resume(run_dir: Path, resume: bool) -> ResumePoint:
     return start
 
 
+def save_final_weights(trainer: pl.Trainer, run_dir: Path) -> None:
+    """A run stopped between validations (the `trainer.max_minutes` budget, `max_steps`) ends
+    after its last checkpoint: write `last.ckpt` again so it holds the weights the test scores."""
+    saver = trainer.checkpoint_callback
+    saved_step = getattr(saver, "_last_global_step_saved", None)  # Lightning's own record of its last save
+    if trainer.global_step > 0 and saved_step != trainer.global_step:
+        trainer.save_checkpoint(run_dir / "last.ckpt", weights_only=False)  # the full training state
+
+
 def train(config: Config, resume: bool = True, extra_callbacks=(), plugins=None, test: bool = True) -> TrainResult:
     run_dir = Path(config.run_dir)
     system_class, datamodule = get_task(config.task).parts(config)
@@ -176,6 +185,7 @@ def train(config: Config, resume: bool = True, extra_callbacks=(), plugins=None,
     trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     if start.trimmed_rows and trainer.global_step == start.global_step:
         restore_metrics_rows(run_dir / "metrics.csv", start.trimmed_rows)
+    save_final_weights(trainer, run_dir)
     raise_if_requested("after training, before the test")
 
     status = "completed"

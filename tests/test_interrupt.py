@@ -112,3 +112,11 @@ def test_sigterm_during_grid_exits_143_and_leaves_the_trial_interrupted(speech_c
     meta = json.loads((first / "meta.json").read_text())
     assert meta["status"] == "completed" and meta["attempts"] == 2
     assert meta["sittings"][-1]["resumed_from"] == "last.ckpt"
+
+
+def test_a_run_stopped_between_validations_saves_its_final_weights(speech_corpus, tmp_path):
+    # max_steps ends the run mid-epoch, after the last epoch-end checkpoint (as trainer.max_minutes does).
+    config = tiny_speech_config(speech_corpus, tmp_path / "run", **{"trainer.max_steps": 6, "trainer.max_epochs": 3})
+    result = train(config)
+    assert result.global_step == 6 and 6 % STEPS_PER_EPOCH != 0
+    assert torch.load(tmp_path / "run" / "last.ckpt", weights_only=True)["global_step"] == 6

@@ -96,7 +96,7 @@ class StopAtSignal(Callback):
             connector.on_batch_end()
             connector.update_train_step_metrics()
         path = self.run_dir / "last.ckpt"
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path, weights_only=False)  # the full training state, to resume from
         for logger in trainer.loggers:
             flush = getattr(logger, "flush", None)
             if callable(flush):
