@@ -39,6 +39,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from separation.data.audio import quantize_pcm16, wav_bytes
 from separation.data.speech_augment import (
@@ -71,6 +73,7 @@ from separation.data.speech_voices import (
 from separation.errors import UserError
 
 SPLITS = ("train-100", "dev", "test")
+SYNTHETIC = ("espeak", "flite", "festival")  # families with a tempo control
 MODES = ("min", "max")
 SOURCE_LEVEL_DB = (-33.0, -25.0)
 NOISE_LEVEL_DB = (-38.0, -30.0)
@@ -192,7 +195,8 @@ def design_speakers(
     Within a family, voices take turns; a voice's k-th speaker is it at
     `WARP_LADDER[k]` (jittered by 2%), so copies sound like different people. A
     family stops at `MAX_COPIES` speakers per voice (7 unless listed) and the rest of
-    its share goes to the others. Persons never cross splits (`split_persons`).
+    its share goes to the others; when every voice is at its limit the split has
+    fewer speakers than asked. Persons never cross splits (`split_persons`).
     """
     if any(count < 1 for count in counts.values()):
         raise CorpusError(f"every split needs at least one speaker, got {counts}")
@@ -203,7 +207,8 @@ def design_speakers(
     for split, count in counts.items():
         by_family: dict[str, list[SourceVoice]] = {}
         for voice in voices:
-            if assignment.get(voice.person) == split and (split.startswith("test-") or voice.family != holdout_family):
+            held_out = voice.family == holdout_family
+            if assignment.get(voice.person) == split and held_out == split.startswith("test-"):
                 by_family.setdefault(voice.family, []).append(voice)
         if not by_family:
             raise CorpusError(f"no voices left for split '{split}': add voices or families "
@@ -225,6 +230,8 @@ def design_speakers(
                     continue
                 turn[family] += 1
                 factor = WARP_LADDER[uses[voice]] * float(rng.uniform(0.98, 1.02))
+                if family == "folder" and uses[voice] == 0:
+                    factor = 1.0  # a user's recordings are first heard as recorded
                 uses[voice] += 1
                 progressed = True
                 if family == "espeak":
@@ -232,12 +239,14 @@ def design_speakers(
                                  pitch=int(rng.integers(PITCH_RANGE[0], PITCH_RANGE[1] + 1)),
                                  tempo=round(float(rng.uniform(*TEMPO_RANGE)), 3))
                 else:
-                    extra = dict(tempo=round(float(rng.uniform(0.92, 1.08)), 3))
+                    # Drawn for every family, so the random stream (hence the corpus) does not
+                    # depend on which families have a tempo control; recordings keep 1.0.
+                    tempo = round(float(rng.uniform(0.92, 1.08)), 3)
+                    extra = dict(tempo=tempo if family in SYNTHETIC else 1.0)
                 speakers[split].append(Speaker(next_id, split, voice, round(factor, 4), **extra))
                 next_id += 1
             if not progressed:
-                raise CorpusError(f"split '{split}' has voices for only {len(speakers[split])} speakers, "
-                                  f"{count} asked; lower the speaker count or add voices")
+                break  # every voice at its copy limit: fewer speakers than asked (the log says how many)
     persons_of_split: dict[str, set[str]] = {}
     for split, group in speakers.items():
         for speaker in group:
@@ -258,6 +267,7 @@ def utterance_requests(
     elif family == "folder":
         files = folder_files(speaker.voice.source)
         order = [files[i] for i in rng.permutation(len(files))]
+        count = min(count, len(files))  # each recording once per speaker
     requests = []
     for index in range(count):
         if family == "prompts":
@@ -268,8 +278,9 @@ def utterance_requests(
         else:
             text = " ".join(rng.choice(WORDS, int(rng.integers(words[0], words[1] + 1))))
         pitch = int(np.clip(speaker.pitch + rng.integers(-UTTERANCE_PITCH, UTTERANCE_PITCH + 1), 0, 99))
-        tempo = round(speaker.tempo * float(rng.uniform(*UTTERANCE_TEMPO)), 3)
-        factor = speaker.warp * float(rng.uniform(*UTTERANCE_WARP)) if family != "folder" or speaker.warp != 1 else 1.0
+        tempo = round(speaker.tempo * float(rng.uniform(*UTTERANCE_TEMPO)), 3)  # 1.0 x jitter for recordings...
+        tempo = tempo if family in SYNTHETIC else 1.0  # ...which have no tempo control
+        factor = speaker.warp * float(rng.uniform(*UTTERANCE_WARP)) if family != "folder" else speaker.warp
         requests.append((Request(text, pitch, tempo), factor))
     return requests
 
@@ -295,7 +306,9 @@ def render_speaker(
     requests = utterance_requests(seed, speaker, count, words)
     try:
         produced = synthesize(speaker.voice, speaker.accent, [r for r, _ in requests])
-    except OSError as error:
+    except VoiceError as error:
+        raise CorpusError(str(error)) from None
+    except (OSError, subprocess.SubprocessError, sf.LibsndfileError) as error:
         raise CorpusError(f"{speaker.voice.family} voice {speaker.voice.name} failed: {error}") from None
     rng = np.random.default_rng([seed, 5, speaker.id])
     utterances = []
@@ -501,11 +514,11 @@ def _write_csv(path: Path, header: list[str], rows) -> None:
         writer.writerows(rows)
 
 
-def _write_speakers(path: Path, speakers: dict[str, list[Speaker]], per_speaker: int) -> None:
+def _write_speakers(path: Path, speakers: dict[str, list[Speaker]], per_speaker: dict[int, int]) -> None:
     header = ["speaker_ID", "split", "family", "voice", "person", "source", "warp", "accent", "pitch", "tempo",
               "utterances"]
     rows = [[s.id, split, s.family, s.voice.name, s.voice.person, s.voice.source, s.warp, s.accent, s.pitch, s.tempo,
-             per_speaker] for split, group in speakers.items() for s in group]
+             per_speaker[s.id]] for split, group in speakers.items() for s in group]
     _write_csv(path, header, rows)
 
 
@@ -667,7 +680,8 @@ def generate_speech_corpus(
                     present = sorted({s.family for s in cast[split]})
                     log(f"{key}: {len(split_rows)} mixtures, {hours:.2f} h, {len(cast[split])} speakers "
                         f"({', '.join(present)})")
-            _write_speakers(staged / "metadata" / "speakers.csv", cast, utterances_per_speaker)
+            counts_made = {s.id: len(pools[s.split][s]) for s in group_list}
+            _write_speakers(staged / "metadata" / "speakers.csv", cast, counts_made)
             _write_utterances(staged / "metadata" / "utterances.csv", made, sample_rate)
         for (n, mode), target in targets.items():
             if target.exists():

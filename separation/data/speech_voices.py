@@ -37,6 +37,7 @@ from functools import lru_cache
 import numpy as np
 import soundfile as sf
 
+from separation.data.speech_augment import trim_silence
 from separation.errors import UserError
 
 FAMILIES = ("espeak", "flite", "festival", "prompts")
@@ -248,8 +249,6 @@ def _festival(voice: str, requests: Sequence[Request]) -> list[tuple[np.ndarray,
 
 def _prompts(request: Request) -> tuple[np.ndarray, int]:
     """Prompts read back to back, each trimmed, with the pauses a speaker leaves between phrases."""
-    from separation.data.speech_augment import trim_silence
-
     rng = np.random.default_rng(zlib.crc32(request.text.encode()))  # pauses only; fixed by the text
     pieces = []
     for path in request.text.split("|"):
@@ -290,8 +289,9 @@ def folder_voices(folder: str) -> list[SourceVoice]:
                 raise VoiceError(f"{file}: audio file has no samples")
         name = os.path.basename(path)
         voices.append(SourceVoice("folder", name, f"folder:{name}", path))
-    if len(voices) < 2:
-        raise VoiceError(f"{root}: only one speaker sub-folder; mixtures need at least 2 speakers")
+    if len(voices) < 3:
+        raise VoiceError(f"{root}: {len(voices)} speaker sub-folder(s); disjoint train, dev and test speakers "
+                         "need at least 3")
     return voices
 
 
