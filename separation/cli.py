@@ -40,17 +40,28 @@ def _check_not_a_file(path, what: str) -> None:
         raise UserError(f"{path}: is a file; expected a {what} (a folder)")
 
 
+def _int_list(text: str) -> list[int]:
+    """`2,3` -> [2, 3]; argparse turns the ValueError into a usage error."""
+    return [int(part) for part in text.split(",")]
+
+
 def _data_speech(args) -> int:
     from separation.data.speech_corpus import generate_speech_corpus
 
     _check_not_a_file(args.root, "corpus folder")
+    options = {"n_train": args.n_train, "n_dev": args.n_dev, "n_test": args.n_test, "workers": args.workers,
+               "families": args.families.split(",") if args.families else None,
+               "n_src_list": args.n_src}
     generate_speech_corpus(
         args.root,
         seed=args.seed,
         sample_rate=args.sample_rate,
+        holdout_family=args.holdout_family,
+        speakers_dir=args.speakers,
+        reverb=args.reverb,
         force=args.force,
         log=print,
-        **({"n_train": args.n_train} if args.n_train else {}),
+        **{key: value for key, value in options.items() if value is not None},
     )
     return 0
 
@@ -220,11 +231,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = commands.add_parser("data", help="generate corpora offline")
     kinds = data.add_subparsers(dest="kind", required=True)
-    speech = kinds.add_parser("speech", help="LibriMix-shaped speech mixtures from espeak-ng voices")
+    speech = kinds.add_parser(
+        "speech", help="LibriMix-shaped speech mixtures from espeak-ng, Flite, Festival and recorded prompts"
+    )
     speech.add_argument("root", help="output folder")
     speech.add_argument("--seed", type=int, default=0)
     speech.add_argument("--sample-rate", type=int, default=8000)
-    speech.add_argument("--n-train", type=int, help="training mixtures per speaker count")
+    speech.add_argument("--n-src", type=_int_list, help="speakers per mixture, comma-separated (default 2,3)")
+    speech.add_argument("--n-train", type=int, help="training mixtures per speaker count (default 800)")
+    speech.add_argument("--n-dev", type=int, help="dev mixtures per speaker count (default 100)")
+    speech.add_argument("--n-test", type=int, help="test mixtures per speaker count (default 100)")
+    speech.add_argument("--families", help="voice families, comma-separated (default espeak,flite,festival,prompts)")
+    speech.add_argument("--holdout-family", help="keep this family out of train and dev; it becomes split test-FAMILY")
+    speech.add_argument("--speakers", metavar="DIR", help="use your recordings: DIR/<speaker>/*.wav instead of voices")
+    speech.add_argument("--reverb", type=float, default=0.0, help="fraction of mixtures in a room (dry targets)")
+    speech.add_argument("--workers", type=int, help="threads (the output does not depend on it; default 2)")
     speech.add_argument("--force", action="store_true", help="replace an existing corpus")
     speech.set_defaults(func=_data_speech)
     music = kinds.add_parser("music", help="MUSDB18-HQ-shaped songs rendered from MIDI with fluidsynth")

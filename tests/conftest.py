@@ -24,6 +24,7 @@ def speech_corpus(tmp_path_factory):
         speakers=(6, 2, 2),
         utterances_per_speaker=3,
         words_per_utterance=(3, 5),
+        families=("espeak",),  # the fastest family: these tests exercise training, not voices
         log=None,
     )
     return root

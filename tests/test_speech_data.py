@@ -36,6 +36,7 @@ TINY = dict(
     words_per_utterance=(4, 6),
     modes=("min", "max"),
     mix_single=True,
+    families=("espeak",),
     workers=1,
     log=None,
 )
@@ -176,10 +177,10 @@ def test_speakers_are_distinct_within_and_disjoint_across_splits(corpus):
         assert not speakers["dev"] & speakers["test"]
     with open(corpus / "Libri2Mix/wav8k/min/metadata/speakers.csv") as handle:
         table = list(csv.DictReader(handle))
-    variants = {}
+    persons = {}
     for row in table:
-        variants.setdefault(row["voice"].split("+")[1], set()).add(row["split"])
-    assert all(len(splits) == 1 for splits in variants.values())
+        persons.setdefault(row["person"], set()).add(row["split"])
+    assert all(len(splits) == 1 for splits in persons.values())
 
 
 def test_generation_is_deterministic_and_refuses_to_overwrite(corpus, tmp_path):

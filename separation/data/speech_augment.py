@@ -1,0 +1,114 @@
+"""Speaker and channel variety for generated speech: small functions on `(time,)` float arrays.
+
+- `warp`: resampling-based speaker perturbation. Playing a voice `factor` times
+  faster scales its pitch and every formant by `factor` (a shorter or longer
+  vocal tract) and its duration by `1 / factor`, so one source voice at
+  factors 0.88, 1.0 and 1.12 gives three distinct speakers, as speed
+  perturbation does for ASR corpora.
+- `band_limit`: a random telephone-like or muffled channel.
+- `reverberate`: a pyroomacoustics image-source shoebox room; the target stays
+  the dry source, aligned on the direct path, as in WHAMR!.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+from scipy.signal import butter, fftconvolve, resample_poly, sosfiltfilt
+
+from separation.errors import UserError
+
+
+def trim_silence(signal: np.ndarray, sample_rate: int, threshold_db: float = -40.0) -> np.ndarray:
+    """Drop 10 ms frames before the first and after the last one within `threshold_db` of the loudest."""
+    frame = sample_rate // 100
+    frames = len(signal) // frame
+    if frames == 0:
+        return signal
+    energy = np.sqrt(np.mean(signal[: frames * frame].reshape(frames, frame) ** 2, axis=1))
+    active = np.flatnonzero(energy > energy.max() * 10 ** (threshold_db / 20))
+    if len(active) == 0:
+        return signal[:0]
+    start = max(active[0] - 1, 0) * frame
+    stop = min(active[-1] + 2, frames) * frame
+    return signal[start:stop]
+
+
+def resample(signal: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """Polyphase resampling between integer rates."""
+    if rate_in == rate_out:
+        return signal
+    ratio = Fraction(rate_out, rate_in)
+    return resample_poly(signal, ratio.numerator, ratio.denominator)
+
+
+def warp(signal: np.ndarray, factor: float) -> np.ndarray:
+    """Pitch and formants times `factor`, duration divided by it (`factor` in [0.5, 2]).
+
+    The signal is resampled to `1 / factor` of its length and played at the
+    original rate; `factor` is rounded to a ratio of integers below 100.
+    """
+    if not 0.5 <= factor <= 2.0:
+        raise UserError(f"speaker warp factor must be in [0.5, 2], got {factor}")
+    ratio = Fraction(factor).limit_denominator(99)
+    if ratio == 1:
+        return signal
+    return resample_poly(signal, ratio.denominator, ratio.numerator)
+
+
+def band_limit(signal: np.ndarray, sample_rate: int, low_hz: float, high_hz: float) -> np.ndarray:
+    """Zero-phase 4th-order Butterworth band-pass `[low_hz, high_hz]` (a high edge at Nyquist is a high-pass)."""
+    nyquist = sample_rate / 2
+    if high_hz >= 0.98 * nyquist:
+        sos = butter(4, low_hz, btype="highpass", fs=sample_rate, output="sos")
+    else:
+        sos = butter(4, [low_hz, high_hz], btype="bandpass", fs=sample_rate, output="sos")
+    return sosfiltfilt(sos, signal)
+
+
+def random_channel(rng: np.random.Generator, signal: np.ndarray, sample_rate: int) -> tuple[np.ndarray, str]:
+    """A random band-limited channel: telephone (300-3400 Hz) to muffled; returns the edges too."""
+    low = float(rng.uniform(80.0, 400.0))
+    high = float(min(rng.uniform(2200.0, 3800.0), 0.475 * sample_rate))
+    return band_limit(signal, sample_rate, low, high), f"{low:.0f}-{high:.0f}Hz"
+
+
+def room_impulse_responses(
+    rng: np.random.Generator, count: int, sample_rate: int, rt60_range: tuple[float, float] = (0.2, 0.6)
+) -> tuple[list[np.ndarray], float]:
+    """`count` impulse responses from random positions to one microphone in one random shoebox room.
+
+    Each response is shifted so its direct-path peak sits at sample 0: the
+    reverberant source then lines up with the dry target, whose timing the
+    separator is asked to keep. Returns the responses and the room's RT60 (s).
+    """
+    try:
+        import pyroomacoustics as pra
+    except ImportError:
+        raise UserError("reverberation needs pyroomacoustics: pip install pyroomacoustics") from None
+    dims = np.array([rng.uniform(3.0, 9.0), rng.uniform(3.0, 7.0), rng.uniform(2.4, 3.5)])
+    rt60 = float(rng.uniform(*rt60_range))
+    try:
+        absorption, max_order = pra.inverse_sabine(rt60, dims)
+    except ValueError:  # a room too large for this RT60: the most reverberant one it allows
+        absorption, max_order = 0.05, 30
+    room = pra.ShoeBox(dims, fs=sample_rate, materials=pra.Material(absorption), max_order=min(max_order, 30))
+    margin = 0.5
+    mic = rng.uniform(margin, dims - margin)
+    room.add_microphone(mic)
+    for _ in range(count):
+        room.add_source(rng.uniform(margin, dims - margin))
+    room.compute_rir()
+    responses = []
+    for k in range(count):
+        rir = np.asarray(room.rir[0][k], dtype=np.float64)
+        peak = int(np.argmax(np.abs(rir)))
+        rir = rir[peak:] / rir[peak]  # direct path at 0 with unit gain: dry target and wet source line up
+        responses.append(rir)
+    return responses, rt60
+
+
+def reverberate(signal: np.ndarray, rir: np.ndarray) -> np.ndarray:
+    """The source as the microphone hears it, cut to the dry length `(time,)`."""
+    return fftconvolve(signal, rir)[: len(signal)]
