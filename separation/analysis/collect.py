@@ -26,16 +26,14 @@ import yaml
 from separation.config import ConfigError, config_to_dict, flatten
 from separation.errors import UserError
 from separation.grid.spec import GridSpec, load_spec
-from separation.grid.trial import read_json, trial_status
+from separation.grid.trial import LOST, OK, OUTCOMES, read_json, trial_status
 from separation.tasks import TASKS, Headline
 from separation.training.metrics_csv import COLUMNS
 
 
-OK = ("completed", "stopped-at-target")  # final metrics mean something
-# Outcomes whose final metrics do not count: a diverged run has none, a collapsed one separates nothing
-# (separation.evaluation.collapse); the conservative statistics give both the study's worst value.
-LOST = ("diverged", "collapsed")
-OUTCOMES = (*OK, *LOST)  # what the optimizer did; failed/interrupted/missing say nothing about it
+# OK (final metrics mean something), LOST (diverged or collapsed: the conservative statistics give both
+# the study's worst value) and OUTCOMES (what the optimizer did; failed/interrupted/missing say nothing
+# about it) come from separation.grid.trial, which records them.
 FACTORS = ("optimizer", "lr", "scheduler", "clipping")
 SECTIONS = ("optimizer.", "scheduler.", "clipping.")
 

@@ -201,6 +201,16 @@ class EnhancementDataset(Dataset):
         return result
 
 
+def find_enhance_split(root: str | Path, layout: str, split: str, trainset: str | None = None) -> tuple[list[EnhanceItem], bool]:
+    """The items of one split of a `noisy` (generated) or `voicebank` corpus, and whether they must be
+    resampled (VoiceBank-DEMAND is 48 kHz; a generated corpus is at its own rate)."""
+    if layout == "noisy":
+        return find_noisy_split(root, split), False
+    if layout == "voicebank":
+        return find_voicebank_split(root, split, trainset), True
+    raise DatasetError(f"enhancement layout must be 'noisy' or 'voicebank', got '{layout}'")
+
+
 def enhancement_dataset(
     root: str | Path,
     split: str,
@@ -214,12 +224,7 @@ def enhancement_dataset(
 
     `trainset` picks VoiceBank-DEMAND's `*_trainset_{trainset}_wav` folders when there are several.
     """
-    if layout == "noisy":
-        items, resample = find_noisy_split(root, split), False
-    elif layout == "voicebank":
-        items, resample = find_voicebank_split(root, split, trainset), True
-    else:
-        raise DatasetError(f"enhancement layout must be 'noisy' or 'voicebank', got '{layout}'")
+    items, resample = find_enhance_split(root, layout, split, trainset)
     return EnhancementDataset(items[:max_items] if max_items else items, sample_rate, segment_samples, resample)
 
 

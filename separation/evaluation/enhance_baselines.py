@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import resample_poly
 
-from separation.data.enhance_datasets import find_noisy_split, find_voicebank_split
+from separation.data.enhance_datasets import find_enhance_split
 from separation.errors import UserError
 from separation.evaluation.enhance import corpus_sample_rate, evaluate_items
 
@@ -180,16 +180,13 @@ def evaluate_baseline(
     `out_dir` defaults to `<data_root>/eval_<name>_<split>`. Returns `(summary, out_dir)`.
     """
     enhance = get_baseline(name)
-    if layout == "noisy":
-        items, resample = find_noisy_split(data_root, split), False
+    items, resample = find_enhance_split(data_root, layout, split)
+    if resample:
+        rate = sample_rate or 16000
+    else:
         rate = corpus_sample_rate(data_root)
         if sample_rate is not None and sample_rate != rate:
             raise UserError(f"{data_root}: corpus is at {rate} Hz, not the {sample_rate} Hz asked for")
-    elif layout == "voicebank":
-        items, resample = find_voicebank_split(data_root, split), True
-        rate = sample_rate or 16000
-    else:
-        raise UserError(f"layout must be 'noisy' or 'voicebank', got '{layout}'")
     if max_items is not None:
         if max_items < 1:
             raise UserError(f"max_items must be positive, got {max_items}")

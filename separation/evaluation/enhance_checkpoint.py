@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from separation.data.enhance_datasets import find_noisy_split, find_voicebank_split
+from separation.data.enhance_datasets import find_enhance_split
 from separation.errors import UserError
 from separation.evaluation.enhance import corpus_sample_rate, evaluate_items
 from separation.inference.checkpoint import LoadedModel, load_checkpoint
@@ -23,12 +23,7 @@ from separation.inference.separate import build_separator
 
 
 def _items(root: Path, layout: str, split: str, trainset: str | None, max_items: int | None):
-    if layout == "noisy":
-        items = find_noisy_split(root, split)
-    elif layout == "voicebank":
-        items = find_voicebank_split(root, split, trainset)
-    else:
-        raise UserError(f"layout must be 'noisy' or 'voicebank', got '{layout}'")
+    items, _ = find_enhance_split(root, layout, split, trainset)
     if max_items is not None:
         if max_items < 1:
             raise UserError(f"--max-items must be positive, got {max_items}")

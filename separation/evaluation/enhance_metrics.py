@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from scipy.signal import resample_poly
 
+from separation.evaluation.speech import aggregate
 from separation.losses.si_snr import si_snr
 
 SDR_FILTER_LENGTH = 512
@@ -161,14 +162,7 @@ def snr_bucket(snr_db: float) -> str:
 
 
 def _stats(rows: list[dict], metrics: Sequence[str]) -> dict:
-    result = {"count": len(rows)}
-    for name in metrics:
-        values = np.array([row[name] for row in rows], dtype=float)
-        finite = values[np.isfinite(values)]
-        functions = {"mean": np.mean, "median": np.median, "std": np.std, "min": np.min, "max": np.max}
-        result[name] = {key: float(f(finite)) if finite.size else None for key, f in functions.items()}
-        result[name].update(count=int(finite.size), nonfinite=int(values.size - finite.size))
-    return result
+    return {"count": len(rows), **aggregate(rows, metrics)}
 
 
 def summarize(rows: list[dict], metrics: Sequence[str]) -> dict:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -77,10 +77,10 @@ def utterance_metrics(estimates: torch.Tensor, references: torch.Tensor, mixture
     return {name: values[name] for name in METRICS}, aligned
 
 
-def aggregate(rows: list[dict]) -> dict[str, dict[str, float | int | None]]:
+def aggregate(rows: list[dict], metrics: Sequence[str] = METRICS) -> dict[str, dict[str, float | int | None]]:
     """Per metric: mean, median, std, min and max over the finite values, their count and the non-finite count."""
     result = {}
-    for name in METRICS:
+    for name in metrics:
         values = np.array([row[name] for row in rows], dtype=float)
         finite = values[np.isfinite(values)]
         stats = {"mean": np.mean, "median": np.median, "std": np.std, "min": np.min, "max": np.max}

@@ -29,8 +29,12 @@ from separation.training.interrupt import TrainingInterrupted
 
 MARKER = "DONE"
 FINISHED = ("completed", "diverged", "collapsed", "failed", "stopped-at-target")
-# Finished trials whose status is a result of the study, not an error of the run.
-OUTCOMES = ("completed", "diverged", "collapsed", "stopped-at-target")
+# Finished trials whose status is a result of the study, not an error of the run: those whose final
+# metrics mean something (OK) and those whose metrics do not count (LOST: a diverged run has none, a
+# collapsed one separates nothing, separation.evaluation.collapse).
+OK = ("completed", "stopped-at-target")
+LOST = ("diverged", "collapsed")
+OUTCOMES = (*OK, *LOST)
 # Status of a trial another live worker is training (see `run_trial`'s return value).
 RUNNING = "running"
 

@@ -20,6 +20,11 @@ from separation.config import Config, config_to_dict, flatten
 from separation.evaluation.collapse import CollapseProbe
 from separation.models import build_model, model_spec
 
+def peak_normalised(signal: torch.Tensor) -> torch.Tensor:
+    """For listening only: scale to a 0.9 peak so quiet TensorBoard audio examples are audible."""
+    return 0.9 * signal / signal.abs().max().clamp_min(1e-8)
+
+
 def _total_norm(gradients: list[torch.Tensor]) -> float:
     if not gradients:
         return 0.0

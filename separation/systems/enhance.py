@@ -22,7 +22,7 @@ from separation.losses import si_snr
 from separation.losses.enhance import default_loss
 from separation.models import MODELS
 from separation.objectives import build_objective
-from separation.systems.base import SeparationSystem
+from separation.systems.base import SeparationSystem, peak_normalised
 
 
 def enhance_model_args(config: Config) -> dict:
@@ -31,11 +31,6 @@ def enhance_model_args(config: Config) -> dict:
     args = {"sample_rate": config.data.sample_rate} if "sample_rate" in accepted else {}
     args.update(config.model.args)
     return args
-
-
-def _peak_normalised(signal: torch.Tensor) -> torch.Tensor:
-    """For listening only: scale to a 0.9 peak so quiet examples are audible."""
-    return 0.9 * signal / signal.abs().max().clamp_min(1e-8)
 
 
 def _sdr(estimate: torch.Tensor, clean: torch.Tensor) -> float:
@@ -102,7 +97,7 @@ class EnhancementSystem(SeparationSystem):
         rate = self.config.data.sample_rate
         step = self.global_step
         write = board.experiment.add_audio
-        write(f"example{index}/estimate", _peak_normalised(estimate.float()).cpu(), step, sample_rate=rate)
+        write(f"example{index}/estimate", peak_normalised(estimate.float()).cpu(), step, sample_rate=rate)
         if step == 0 or self.current_epoch == 0:
-            write(f"example{index}/noisy", _peak_normalised(noisy.float()).cpu(), step, sample_rate=rate)
-            write(f"example{index}/clean", _peak_normalised(clean.float()).cpu(), step, sample_rate=rate)
+            write(f"example{index}/noisy", peak_normalised(noisy.float()).cpu(), step, sample_rate=rate)
+            write(f"example{index}/clean", peak_normalised(clean.float()).cpu(), step, sample_rate=rate)

@@ -14,7 +14,7 @@ import torch
 from separation.config import Config
 from separation.losses import multistage_pit_si_snr, pit_si_snr, reorder_sources, si_snr, si_snr_improvement
 from separation.models import MODELS
-from separation.systems.base import SeparationSystem
+from separation.systems.base import SeparationSystem, peak_normalised
 
 
 def speech_model_args(config: Config) -> dict:
@@ -28,11 +28,6 @@ def speech_model_args(config: Config) -> dict:
     args = {key: value for key, value in from_data.items() if key in accepted}
     args.update(config.model.args)
     return args
-
-
-def _peak_normalised(signal: torch.Tensor) -> torch.Tensor:
-    """For listening only: scale to a 0.9 peak so quiet examples are audible."""
-    return 0.9 * signal / signal.abs().max().clamp_min(1e-8)
 
 
 class SpeechSeparationSystem(SeparationSystem):
@@ -85,8 +80,8 @@ class SpeechSeparationSystem(SeparationSystem):
         rate = self.config.data.sample_rate
         step = self.global_step
         write = board.experiment.add_audio
-        write(f"example{index}/mixture", _peak_normalised(mixture.float()).cpu(), step, sample_rate=rate)
+        write(f"example{index}/mixture", peak_normalised(mixture.float()).cpu(), step, sample_rate=rate)
         for source in range(estimates.shape[0]):
-            write(f"example{index}/estimate{source + 1}", _peak_normalised(estimates[source].float()).cpu(), step, sample_rate=rate)
+            write(f"example{index}/estimate{source + 1}", peak_normalised(estimates[source].float()).cpu(), step, sample_rate=rate)
             if step == 0 or self.current_epoch == 0:
-                write(f"example{index}/reference{source + 1}", _peak_normalised(sources[source].float()).cpu(), step, sample_rate=rate)
+                write(f"example{index}/reference{source + 1}", peak_normalised(sources[source].float()).cpu(), step, sample_rate=rate)
