@@ -58,6 +58,9 @@ class Study:
     # committed report rather than the trials' meta.json (see `collect_tables`).
     provenance: list[str] | None = None
     source: str = "runs"  # "runs" (trial folders) or "tables" (a committed report's CSVs)
+    # `separation evaluate` scores per evaluated trial and spec baseline (separation.analysis.evaluation);
+    # None until a collector reads them.
+    evaluations: pd.DataFrame | None = None
 
     @property
     def cells(self) -> list[str]:
@@ -289,8 +292,13 @@ def _entries(study_dir: Path, spec: GridSpec | None, notes: list[str]) -> list[t
     return entries
 
 
-def collect_study(study_dir: str | Path, spec_path: str | Path | None = None) -> Study:
-    """Every trial of a study as tidy tables; raises UserError for a folder that is no study."""
+def collect_study(study_dir: str | Path, spec_path: str | Path | None = None, evaluation_folder: str = "eval_test") -> Study:
+    """Every trial of a study as tidy tables; raises UserError for a folder that is no study.
+
+    `evaluation_folder`: where in each trial folder `separation evaluate` wrote its scores.
+    """
+    from separation.analysis.evaluation import collect_evaluations
+
     study_dir = Path(study_dir)
     if not study_dir.is_dir():
         raise UserError(f"{study_dir}: no such study folder (expected runs/<study>/ written by `separation grid`)")
@@ -330,7 +338,7 @@ def collect_study(study_dir: str | Path, spec_path: str | Path | None = None) ->
     trials = pd.DataFrame(rows)
     steps = pd.concat(frames, ignore_index=True) if frames else _no_metrics().assign(trial="", cell="")
     steps = steps[["trial", "cell", *COLUMNS]]
-    return Study(
+    study = Study(
         name=spec.study if spec is not None else study_dir.name,
         study_dir=study_dir,
         spec=spec,
@@ -346,6 +354,8 @@ def collect_study(study_dir: str | Path, spec_path: str | Path | None = None) ->
         targets=targets,
         notes=notes,
     )
+    study.evaluations = collect_evaluations(study, evaluation_folder)
+    return study
 
 
 PROVENANCE_FILE = "provenance.json"
@@ -373,8 +383,11 @@ def collect_tables(results_dir: str | Path, spec_path: str | Path) -> Study:
     The tables hold every outcome and every logged value; the spec gives each
     trial's resolved config (the trial ids must match: an id hashes its config).
     What only meta.json knew (engine, package versions, wall clock) is taken
-    from the report's `provenance.json`, or from the Setup lines of its REPORT.md.
+    from the report's `provenance.json`, or from the Setup lines of its REPORT.md;
+    the full test evaluation from its `evaluation.csv` (none when absent).
     """
+    from separation.analysis.evaluation import read_evaluations
+
     results_dir = Path(results_dir)
     paths = {name: results_dir / f"{name}.csv" for name in ("trials", "steps")}
     for path in paths.values():
@@ -417,4 +430,5 @@ def collect_tables(results_dir: str | Path, spec_path: str | Path) -> Study:
         targets=_target_keys(list(configs.values())),
         provenance=_read_provenance(results_dir),
         source="tables",
+        evaluations=read_evaluations(results_dir),
     )
