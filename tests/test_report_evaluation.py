@@ -186,3 +186,62 @@ def test_readers_name_their_scores(tmp_path):
     (tmp_path / "summary.json").write_bytes(b"\xff\xfe")
     with pytest.raises(UserError, match="summary.json: unreadable evaluation file"):
         enhance_scores(tmp_path)
+
+
+def _script():
+    import importlib.util
+
+    path = REPO / "scripts" / "evaluate_study.py"
+    module_spec = importlib.util.spec_from_file_location("evaluate_study", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
+def test_evaluate_study_runs_evaluate_per_finished_trial(tmp_path, capsys):
+    """A fake `separation evaluate`: argument lists, a temporary folder renamed in, failures counted, lost trials skipped."""
+    import subprocess
+    import sys
+
+    study = tmp_path / "runs" / "s"
+    for name, status in (("a-ok", "completed"), ("b-done", "completed"), ("c-div", "diverged"), ("d-fail", "completed"),
+                         ("e-stop", "stopped-at-target"), ("f-nockpt", "completed")):
+        (study / name).mkdir(parents=True)
+        (study / name / "DONE").write_text(json.dumps({"status": status}))
+        if name != "f-nockpt":
+            (study / name / "last.ckpt").write_bytes(b"weights")
+    (study / "g-running").mkdir()  # no DONE marker, no claim: interrupted
+    write_eval(study / "b-done" / "eval_test", eval_summary(1.0, 0.5))
+    calls = []
+
+    def fake_run(command, **kwargs):
+        calls.append(command)
+        assert isinstance(command, list) and command[:4] == [sys.executable, "-m", "separation", "evaluate"]
+        assert "shell" not in kwargs and command[-2:] == ["--device", "cpu"]
+        trial = Path(command[4]).parent
+        out = Path(command[command.index("-o") + 1])
+        assert out.parent == trial and out.name.startswith(".eval_test.tmp")
+        if trial.name == "d-fail":
+            write_eval(out, {"half": "written"})  # a crash after a partial write must leave no eval_test/
+            return subprocess.CompletedProcess(command, 2, "", "Traceback ...\nerror: data/noisy: no such folder\n")
+        write_eval(out, eval_summary(7.0, 0.9))
+        return subprocess.CompletedProcess(command, 0, "crced: 106 utterances of test, means: si_snri 7.00\n", "")
+
+    evaluate_study = _script()
+    assert evaluate_study.main([str(study), "--only-missing", "--device", "cpu"], run=fake_run) == 1
+    printed = capsys.readouterr().out
+    assert sorted(Path(c[4]).parent.name for c in calls) == ["a-ok", "d-fail", "e-stop"]
+    assert "a-ok: evaluated in" in printed and "si_snri 7.00" in printed
+    assert "d-fail: FAILED (exit 2): error: data/noisy: no such folder" in printed
+    assert "c-div: skipped (diverged)" in printed and "b-done: skipped (eval_test/ exists)" in printed
+    assert "f-nockpt: skipped (completed, no last.ckpt)" in printed and "g-running: skipped (interrupted)" in printed
+    assert "2 evaluated, 1 failed, 4 skipped" in printed
+    assert enhance_scores(study / "a-ok" / "eval_test").scores["SI-SNRi"] == 7.0
+    assert not (study / "d-fail" / "eval_test").exists()
+    assert not [p for p in study.rglob(".eval_test*")]
+    # Without --only-missing an evaluation is redone and replaces the old folder; lost trials on request.
+    calls.clear()
+    assert evaluate_study.main([str(study), "--include-lost", "--device", "cpu"], run=fake_run) == 1
+    assert sorted(Path(c[4]).parent.name for c in calls) == ["a-ok", "b-done", "c-div", "d-fail", "e-stop"]
+    assert enhance_scores(study / "b-done" / "eval_test").scores["SI-SNRi"] == 7.0
+    assert evaluate_study.main([str(tmp_path / "nowhere")], run=fake_run) == 2
