@@ -135,8 +135,19 @@ def test_report_from_tables_regenerates_the_section(study, tmp_path):
     regenerated = write_report_from_tables(copy, study["root"] / "spec.yaml").read_text()
     assert section(regenerated) == section(study["report"])
     pd.testing.assert_frame_equal(pd.read_csv(copy / "evaluation.csv"), pd.read_csv(study["out"] / "evaluation.csv"))
-    (copy / "evaluation.csv").unlink()  # a report without evaluations has no such section
-    assert SECTION not in write_report_from_tables(copy, study["root"] / "spec.yaml").read_text()
+    # A baseline added to the spec after the report was written appears when it is regenerated.
+    root = study["root"]
+    shutil.copytree(REPO / "results" / "enhance_baselines" / "deepfilternet", root / "baselines" / "deepfilternet")
+    (root / "more.yaml").write_text(SPEC.replace("baselines/rnnoise]", "baselines/rnnoise, baselines/deepfilternet]"))
+    more = section(write_report_from_tables(copy, root / "more.yaml", tmp_path / "more").read_text())
+    assert "| baseline: deepfilternet | baseline |" in more and more.count("| baseline: ") == 3
+    (copy / "evaluation.csv").unlink()  # no trial evaluations: the baselines alone, and every finished trial listed
+    alone = section(write_report_from_tables(copy, root / "spec.yaml").read_text())
+    assert "0 of 18 finished trials" in alone and "Not evaluated: 18 of 18" in alone
+    assert "checked against the data root of the trials' configs" in alone
+    assert "- `baseline: noisy`: NOT comparable: root /work/data16/noisy vs the trials' data/noisy." in alone
+    (root / "none.yaml").write_text(SPEC.replace("baselines: [baselines/noisy, baselines/rnnoise]\n", ""))
+    assert SECTION not in write_report_from_tables(copy, root / "none.yaml").read_text()
 
 
 def test_baselines_must_exist_at_spec_load(tmp_path):
@@ -241,7 +252,7 @@ def test_evaluate_study_runs_evaluate_per_finished_trial(tmp_path, capsys):
     assert not [p for p in study.rglob(".eval_test*")]
     # Without --only-missing an evaluation is redone and replaces the old folder; lost trials on request.
     calls.clear()
-    assert evaluate_study.main([str(study), "--include-lost", "--device", "cpu"], run=fake_run) == 1
+    assert evaluate_study.main([str(study), "--include-lost", "--jobs", "2", "--device", "cpu"], run=fake_run) == 1
     assert sorted(Path(c[4]).parent.name for c in calls) == ["a-ok", "b-done", "c-div", "d-fail", "e-stop"]
     assert enhance_scores(study / "b-done" / "eval_test").scores["SI-SNRi"] == 7.0
     assert evaluate_study.main([str(tmp_path / "nowhere")], run=fake_run) == 2

@@ -384,7 +384,8 @@ def collect_tables(results_dir: str | Path, spec_path: str | Path) -> Study:
     trial's resolved config (the trial ids must match: an id hashes its config).
     What only meta.json knew (engine, package versions, wall clock) is taken
     from the report's `provenance.json`, or from the Setup lines of its REPORT.md;
-    the full test evaluation from its `evaluation.csv` (none when absent).
+    the trials' full test evaluation from its `evaluation.csv` (none when absent), the
+    spec's baselines from their folders.
     """
     from separation.analysis.evaluation import read_evaluations
 
@@ -414,7 +415,7 @@ def collect_tables(results_dir: str | Path, spec_path: str | Path) -> Study:
     varying = [f for f in factors if f in trials and trials[f].astype(str).nunique() > 1]
     hue = next((f for f in ("optimizer", "scheduler", "clipping", *others) if f in varying), "optimizer")
     metas = {row.trial: {"device": row.device, "git_commit": row.git_commit} for row in trials.itertuples()}
-    return Study(
+    study = Study(
         name=spec.study,
         study_dir=results_dir,
         spec=spec,
@@ -430,5 +431,6 @@ def collect_tables(results_dir: str | Path, spec_path: str | Path) -> Study:
         targets=_target_keys(list(configs.values())),
         provenance=_read_provenance(results_dir),
         source="tables",
-        evaluations=read_evaluations(results_dir),
     )
+    study.evaluations = read_evaluations(study, results_dir)
+    return study

@@ -7,7 +7,9 @@ fully into `<trial>/eval_test/`. The task's reader
 (`Task.evaluation_scores`, `separation.evaluation.scores`) turns that folder
 into flat named scores; this module gathers them into one table
 (`evaluation.csv`: one row per evaluated trial, then one per baseline of the
-spec's `baselines`) and summarises it per cell with the report's rules:
+spec's `baselines`, read from their folders again when a report is regenerated
+from its tables, so a baseline added to the spec later appears) and
+summarises it per cell with the report's rules:
 median [IQR] over the seeds that finished without diverging or collapsing,
 the lost ones counted, never scored.
 
@@ -68,6 +70,23 @@ def empty() -> pd.DataFrame:
     return _typed(pd.DataFrame(columns=list(META)))
 
 
+def _baseline_rows(study: Study) -> list[dict]:
+    """One row per folder of the spec's `baselines`, read now (they are committed files, e.g. results/enhance_baselines/)."""
+    task = get_task(study.task)
+    rows = []
+    for written, path in (study.spec.baselines if study.spec is not None else {}).items():
+        evaluation = task.evaluation_scores(path)
+        if evaluation is None:  # checked when the spec was loaded; gone since
+            raise UserError(f"{study.spec.path}: baselines '{written}': no {task.evaluation_file} in {path}")
+        rows.append(_row("baseline", f"baseline: {evaluation.label or Path(written).name}", written, evaluation))
+    return rows
+
+
+def _table(trial_rows: pd.DataFrame | list[dict], baseline_rows: list[dict]) -> pd.DataFrame:
+    frames = [frame for frame in (pd.DataFrame(trial_rows), pd.DataFrame(baseline_rows)) if len(frame)]
+    return _typed(pd.concat(frames, ignore_index=True)) if frames else empty()
+
+
 def collect_evaluations(study: Study, folder: str = DEFAULT_FOLDER) -> pd.DataFrame:
     """One row per trial with `<trial>/<folder>/` evaluated, then one per spec baseline; scores as columns."""
     reader = get_task(study.task).evaluation_scores
@@ -76,28 +95,23 @@ def collect_evaluations(study: Study, folder: str = DEFAULT_FOLDER) -> pd.DataFr
         evaluation = reader(study.study_dir / trial.trial / folder)
         if evaluation is not None:
             rows.append(_row("trial", trial.trial, folder, evaluation, trial.cell, int(trial.seed), trial.status))
-    baselines = study.spec.baselines if study.spec is not None else {}
-    for written, path in baselines.items():
-        evaluation = reader(path)
-        if evaluation is None:  # checked when the spec was loaded; gone since
-            raise UserError(f"{study.spec.path}: baselines '{written}': no {get_task(study.task).evaluation_file} in {path}")
-        rows.append(_row("baseline", f"baseline: {evaluation.label or Path(written).name}", written, evaluation))
-    return _typed(pd.DataFrame(rows)) if rows else empty()
+    return _table(rows, _baseline_rows(study))
 
 
-def read_evaluations(results_dir: Path) -> pd.DataFrame:
-    """A committed report's evaluation.csv (empty when the report has none)."""
+def read_evaluations(study: Study, results_dir: Path) -> pd.DataFrame:
+    """The trial rows of a committed report's evaluation.csv (none when it has none), then the spec's baselines."""
     path = Path(results_dir) / FILE
-    if not path.is_file():
-        return empty()
-    try:
-        table = pd.read_csv(path, keep_default_na=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise UserError(f"{path}: unreadable ({type(error).__name__})") from None
-    missing = [c for c in ("kind", "trial") if c not in table]
-    if missing:
-        raise UserError(f"{path}: column '{missing[0]}' is missing (expected a table written by `separation report`)")
-    return _typed(table)
+    trials = pd.DataFrame()
+    if path.is_file():
+        try:
+            table = pd.read_csv(path, keep_default_na=True)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+            raise UserError(f"{path}: unreadable ({type(error).__name__})") from None
+        missing = [c for c in ("kind", "trial") if c not in table]
+        if missing:
+            raise UserError(f"{path}: column '{missing[0]}' is missing (expected a table written by `separation report`)")
+        trials = table[table["kind"] == "trial"]
+    return _table(trials, _baseline_rows(study))
 
 
 def score_columns(table: pd.DataFrame) -> list[str]:
