@@ -596,9 +596,13 @@ def _replace(temporary: Path, out_dir: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def write_report(study_dir: str | Path, out_dir: str | Path, spec_path: str | Path | None = None) -> Path:
-    """Collect the study, write tables, figures and REPORT.md into `out_dir`; returns the REPORT.md path."""
-    study = collect_study(study_dir, spec_path)
+def write_report(study_dir: str | Path, out_dir: str | Path, spec_path: str | Path | None = None,
+                 evaluation_folder: str = evaluation.DEFAULT_FOLDER) -> Path:
+    """Collect the study, write tables, figures and REPORT.md into `out_dir`; returns the REPORT.md path.
+
+    `evaluation_folder`: the folder of each trial where `separation evaluate` wrote its scores.
+    """
+    study = collect_study(study_dir, spec_path, evaluation_folder)
     return write_study(study, out_dir, spec_path, str(study_dir))
 
 
