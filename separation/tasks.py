@@ -3,7 +3,8 @@
 A task is one entry of `TASKS`: its data section and the checks on it, its
 LightningModule and DataModule, how its model's constructor arguments follow
 from the data, the metric that selects and the one that reports, how its
-checkpoints separate audio and are evaluated, and the words its reports use.
+checkpoints separate audio and are evaluated, how a report reads that
+evaluation back, and the words its reports use.
 Training (`separation.train`), configuration (`separation.config`), the CLI,
 inference and the study report look the task up here instead of branching on
 its name, so a new task is one new entry.
@@ -47,6 +48,10 @@ class Task:
     separator: Callable[[Any, str], Any]
     # (LoadedModel, argparse.Namespace of `separation evaluate`) -> one summary line
     evaluate: Callable[[Any, Any], str]
+    # What `evaluate` (and `separation evaluate --baseline`) writes into its folder, read back by the
+    # report: (folder) -> separation.evaluation.scores.Evaluation (flat named scores), None when absent.
+    evaluation_file: str
+    evaluation_scores: Callable[[Any], Any]
     # What the task calls on its model beyond forward, checked when a checkpoint is loaded.
     model_method: str | None
     # What a report says the task is, after its name.
@@ -101,6 +106,8 @@ TASKS: dict[str, Task] = {
         headline=Headline("val/si_snri", "test/si_snri", "SI-SNRi"),
         separator=_lazy("separation.inference.separate:speech_separator"),
         evaluate=_lazy("separation.evaluation.speech:evaluate_from_cli"),
+        evaluation_file="summary.json",
+        evaluation_scores=_lazy("separation.evaluation.scores:speech_scores"),
         model_method=None,
         description="speaker separation; SI-SNRi is the SI-SNR gain over the mixture, speakers matched by PIT",
     ),
@@ -114,6 +121,8 @@ TASKS: dict[str, Task] = {
                           (("mixture", "test/sdr_mixture"), ("oracle ratio mask", "test/sdr_oracle"))),
         separator=_lazy("separation.inference.separate:music_separator"),
         evaluate=_lazy("separation.evaluation.music:evaluate_from_cli"),
+        evaluation_file="bsseval.json",
+        evaluation_scores=_lazy("separation.evaluation.scores:music_scores"),
         model_method="separate",
         description="music stem separation; SDR per stem (museval BSS Eval v4), median over frames, mean over stems",
     ),
@@ -127,6 +136,8 @@ TASKS: dict[str, Task] = {
         headline=Headline("val/si_snri", "test/si_snri", "SI-SNRi"),
         separator=_lazy("separation.inference.separate:enhance_separator"),
         evaluate=_lazy("separation.evaluation.enhance_checkpoint:evaluate_from_cli"),
+        evaluation_file="summary.json",
+        evaluation_scores=_lazy("separation.evaluation.scores:enhance_scores"),
         model_method=None,
         description="speech enhancement (denoising); SI-SNRi is the SI-SNR gain of the speech estimate over the noisy input",
         objectives=True,

@@ -90,6 +90,30 @@ def test_report_runs_on_the_enhance_study(study, tmp_path):
     assert all(row["status"] == "completed" and row["test"] not in ("", "nan") for row in rows)
 
 
+def test_evaluate_study_then_report_shows_the_full_evaluation(study, tmp_path, capsys):
+    """scripts/evaluate_study.py runs the real `separation evaluate` per trial; the report's section reads it back."""
+    import importlib.util
+
+    from separation.analysis.report import write_report
+    from separation.evaluation.scores import enhance_scores
+
+    folder, spec, _ = study
+    module_spec = importlib.util.spec_from_file_location("evaluate_study", REPO / "scripts" / "evaluate_study.py")
+    evaluate_study = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(evaluate_study)
+    runs = folder / "runs" / "enh"
+    assert evaluate_study.main([str(runs), "--only-missing", "--device", "cpu", "--max-items", "2"]) == 0
+    assert "2 evaluated, 0 failed, 0 skipped" in capsys.readouterr().out
+    scores = {trial.config.optimizer.lr: enhance_scores(runs / trial.id / "eval_test") for trial in spec.trials}
+    assert all(s.data["items"] == 2 and s.data["split"] == "test" for s in scores.values())
+    text = write_report(runs, tmp_path / "report", folder / "spec.yaml").read_text()
+    section = text[text.index("## Full test evaluation"):].split("\n## ")[0]
+    row = next(line for line in section.splitlines() if line.startswith("| lr 0.001 |"))
+    value = scores[1e-3].scores["SI-SNRi"]
+    assert f"| 1/1 | 0 | {value:.2f} [{value:.2f}, {value:.2f}] |" in row
+    assert "2 of 2 finished trials have a full test evaluation" in section
+
+
 def test_evaluate_a_checkpoint_writes_per_item_metrics_and_summaries(study, noisy_root, tmp_path, capsys):
     folder, spec, _ = study
     checkpoint = folder / "runs" / "enh" / spec.trials[0].id / "best.ckpt"

@@ -125,7 +125,7 @@ def test_checkpoint_rebuilds_the_separator(music_corpus, tmp_path):
     torch.testing.assert_close(rebuilt.separate(mixture), system.model.eval().separate(mixture))
     assert torch.load(path, weights_only=True)["best_score"] == system.best_score
     result = evaluate_checkpoint(path, music_corpus, "test", seconds=1.0, log=None)
-    assert (tmp_path / "bsseval_test" / "bsseval.csv").is_file() and result["tracks_evaluated"] == 1
+    assert (tmp_path / "eval_test" / "bsseval.csv").is_file() and result["tracks_evaluated"] == 1
     assert set(result["aggregate"]) == {"vocals", "accompaniment"}
 
 

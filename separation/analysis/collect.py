@@ -58,6 +58,9 @@ class Study:
     # committed report rather than the trials' meta.json (see `collect_tables`).
     provenance: list[str] | None = None
     source: str = "runs"  # "runs" (trial folders) or "tables" (a committed report's CSVs)
+    # `separation evaluate` scores per evaluated trial and spec baseline (separation.analysis.evaluation);
+    # None until a collector reads them.
+    evaluations: pd.DataFrame | None = None
 
     @property
     def cells(self) -> list[str]:
@@ -289,8 +292,13 @@ def _entries(study_dir: Path, spec: GridSpec | None, notes: list[str]) -> list[t
     return entries
 
 
-def collect_study(study_dir: str | Path, spec_path: str | Path | None = None) -> Study:
-    """Every trial of a study as tidy tables; raises UserError for a folder that is no study."""
+def collect_study(study_dir: str | Path, spec_path: str | Path | None = None, evaluation_folder: str = "eval_test") -> Study:
+    """Every trial of a study as tidy tables; raises UserError for a folder that is no study.
+
+    `evaluation_folder`: where in each trial folder `separation evaluate` wrote its scores.
+    """
+    from separation.analysis.evaluation import collect_evaluations
+
     study_dir = Path(study_dir)
     if not study_dir.is_dir():
         raise UserError(f"{study_dir}: no such study folder (expected runs/<study>/ written by `separation grid`)")
@@ -330,7 +338,7 @@ def collect_study(study_dir: str | Path, spec_path: str | Path | None = None) ->
     trials = pd.DataFrame(rows)
     steps = pd.concat(frames, ignore_index=True) if frames else _no_metrics().assign(trial="", cell="")
     steps = steps[["trial", "cell", *COLUMNS]]
-    return Study(
+    study = Study(
         name=spec.study if spec is not None else study_dir.name,
         study_dir=study_dir,
         spec=spec,
@@ -346,6 +354,8 @@ def collect_study(study_dir: str | Path, spec_path: str | Path | None = None) ->
         targets=targets,
         notes=notes,
     )
+    study.evaluations = collect_evaluations(study, evaluation_folder)
+    return study
 
 
 PROVENANCE_FILE = "provenance.json"
@@ -373,8 +383,12 @@ def collect_tables(results_dir: str | Path, spec_path: str | Path) -> Study:
     The tables hold every outcome and every logged value; the spec gives each
     trial's resolved config (the trial ids must match: an id hashes its config).
     What only meta.json knew (engine, package versions, wall clock) is taken
-    from the report's `provenance.json`, or from the Setup lines of its REPORT.md.
+    from the report's `provenance.json`, or from the Setup lines of its REPORT.md;
+    the trials' full test evaluation from its `evaluation.csv` (none when absent), the
+    spec's baselines from their folders.
     """
+    from separation.analysis.evaluation import read_evaluations
+
     results_dir = Path(results_dir)
     paths = {name: results_dir / f"{name}.csv" for name in ("trials", "steps")}
     for path in paths.values():
@@ -401,7 +415,7 @@ def collect_tables(results_dir: str | Path, spec_path: str | Path) -> Study:
     varying = [f for f in factors if f in trials and trials[f].astype(str).nunique() > 1]
     hue = next((f for f in ("optimizer", "scheduler", "clipping", *others) if f in varying), "optimizer")
     metas = {row.trial: {"device": row.device, "git_commit": row.git_commit} for row in trials.itertuples()}
-    return Study(
+    study = Study(
         name=spec.study,
         study_dir=results_dir,
         spec=spec,
@@ -418,3 +432,5 @@ def collect_tables(results_dir: str | Path, spec_path: str | Path) -> Study:
         provenance=_read_provenance(results_dir),
         source="tables",
     )
+    study.evaluations = read_evaluations(study, results_dir)
+    return study

@@ -24,6 +24,7 @@ import numpy as np  # noqa: E402
 
 from separation.analysis.cells import profile_times, select_best, seed_values  # noqa: E402
 from separation.analysis.collect import LOST, OUTCOMES, Study  # noqa: E402
+from separation.analysis.evaluation import headline_baselines  # noqa: E402
 from separation.analysis.stats import performance_profile, profile_taus  # noqa: E402
 
 DPI = 120
@@ -203,6 +204,7 @@ def final_metric(study: Study, path: Path) -> str | None:
     if not study.trials["status"].isin(OUTCOMES).any():
         return "no trial has finished"
     labels = [f"{c}{_status_note(study, c)}" for c in cells]
+    references = headline_baselines(study)
     fig, axes = plt.subplots(1, len(columns), figsize=(_label_width(labels) + 4.2 * len(columns), 1.4 + 0.38 * len(cells)),
                              squeeze=False, sharey=True, layout="constrained")
     rng = np.random.default_rng(0)  # jitter only; fixed so figures are reproducible
@@ -225,7 +227,13 @@ def final_metric(study: Study, path: Path) -> str | None:
         ax.set_title(f"{split.capitalize()} {study.headline.name} per cell")
         ax.grid(axis="x", alpha=0.3)
         ax.set_ylim(-0.7, len(cells) - 0.3)
-    _title(fig, "Final metric per cell: box = quartiles over seeds, dots = seeds, x at the left = diverged or collapsed seed")
+        if column == "test" and references:
+            for i, (label, value, other) in enumerate(references):
+                ax.axvline(value, color="0.3", lw=1.2, ls=("--", (0, (5, 2, 1, 2)), ":", (0, (8, 3)))[i % 4],
+                           label=f"{label}{' (other data)' if other else ''}")
+            ax.legend(loc="best", fontsize=7, framealpha=0.85)
+    lines = ("; dashed = fixed baselines' mean " + study.headline.name + " from `separation evaluate`") if references and len(columns) > 1 else ""
+    _title(fig, "Final metric per cell: box = quartiles over seeds, dots = seeds, x at the left = diverged or collapsed seed" + lines)
     _save(fig, path)
     return None
 

@@ -4,6 +4,7 @@
                                   steps.csv     every logged value: trial, cell, step, metric, value, wall_time
                                   cells.csv     per cell: counts by status, median and IQR, time to target
                                   comparisons.csv  every cell against the best one (bootstrap CI, P(better))
+                                  evaluation.csv   `separation evaluate` scores per evaluated trial and baseline
                                   figures/*.png
                                   REPORT.md     question, setup, tables, figures, findings
 
@@ -25,6 +26,7 @@ import pandas as pd
 
 from separation.analysis.cells import best_per, cell_table, compare, comparison_table, profile_times, seed_values, select_best
 from separation.analysis.collect import LOST, OK, OUTCOMES, PROVENANCE_FILE, Study, collect_study, collect_tables
+from separation.analysis import evaluation
 from separation.atomic import write_text_atomic
 from separation.analysis.figures import draw_all
 from separation.analysis.findings import claims, describe, hue_comparisons, report_column
@@ -363,6 +365,69 @@ def _references(study: Study) -> list[str]:
     return lines
 
 
+def _score_text(values: tuple[float, float, float], digits: int) -> str:
+    median, q25, q75 = values
+    return "n/a" if not np.isfinite(median) else f"{median:.{digits}f} [{q25:.{digits}f}, {q75:.{digits}f}]"
+
+
+def _evaluation_section(study: Study) -> str:
+    """Per cell: the full test evaluation's scores over seeds, then the baselines' rows, with what was left out."""
+    table = study.evaluations
+    if table is None or table.empty:
+        return ""
+    names = evaluation.score_columns(table)
+    summary = evaluation.cell_summary(study)
+    trials = table[table["kind"] == "trial"]
+    # Scores of order 1 (STOI) need a third digit to tell methods apart.
+    digits = {n: 3 if np.nanmax(np.abs(np.append(table[n].to_numpy(dtype=float), 0.0))) < 2 else 2 for n in names}
+    finished = int(study.trials["status"].isin(OUTCOMES).sum())
+    folders = ", ".join(f"`<trial>/{f}/`" for f in dict.fromkeys(trials["folder"])) or "`<trial>/eval_test/`"
+    methods = "; ".join(dict.fromkeys(m for m in table["method"] if m))
+    lines = [
+        "## Full test evaluation (`separation evaluate`)", "",
+        f"{len(trials)} of {finished} finished trials have a full test evaluation in {folders}, written by "
+        f"`separation evaluate <trial>/last.ckpt --split test` from the same final weights as the test column above "
+        f"(`python scripts/evaluate_study.py runs/{study.name}` evaluates every trial not yet evaluated). "
+        + (f"Scores: {methods}. " if methods else "")
+        + "Per cell: median [IQR] over the evaluated seeds that finished without diverging or collapsing, as in the "
+        "tables above; diverged and collapsed seeds are counted (`lost`) and enter no score here (their final weights "
+        "are not a result; the conservative statistics above already count them at the worst value). Cells with no "
+        "evaluated trial are left out.", "",
+    ]
+    header = ["cell", "seeds scored/finished", "lost", *(f"{n} median [IQR]" for n in names)]
+    rows = [[row["cell"], f"{row['scored']}/{row['finished']}", row["lost"],
+             *(_score_text((row[f"{n}_median"], row[f"{n}_q25"], row[f"{n}_q75"]), digits[n]) for n in names)]
+            for _, row in summary.iterrows()]
+    references = evaluation.baselines(study)
+    notes = []
+    for label, scores, differs in references:
+        note = "same data as the trials" if not differs else "NOT comparable: " + "; ".join(differs)
+        rows.append([label, "baseline", "", *(_num(scores.get(n), digits[n]) for n in names)])
+        notes.append(f"- `{label}`: {note}.")
+    if rows:
+        lines += [_table(header, rows), ""]
+    if len(trials):
+        seen = evaluation.trial_data(study)
+        described = []
+        for key in evaluation.DATA_KEYS:
+            values = sorted({d.get(key) for d in seen if d.get(key) is not None})
+            if values:
+                described.append(f"{key.replace('_', ' ')} {' / '.join(values)}" + (" (differs between trials)" if len(values) > 1 else ""))
+        if described:
+            lines += [f"The trials' evaluations scored: {', '.join(described)}.", ""]
+    if references:
+        basis = "the trials' evaluations" if len(trials) else "the data root of the trials' configs (no trial is evaluated yet)"
+        lines += [f"Baseline rows: fixed methods evaluated once (no seeds) by `separation evaluate --baseline NAME`, "
+                  f"read from the spec's `baselines`; each is checked against {basis} (data root, split, item count, "
+                  "sample rate):", "", *notes, ""]
+    missing = evaluation.not_evaluated(study)
+    if len(missing):
+        shown = [f"`{r.trial}` ({r.status})" for r in missing.head(12).itertuples()]
+        more = f", and {len(missing) - 12} more" if len(missing) > 12 else ""
+        lines += [f"Not evaluated: {len(missing)} of {finished} finished trials: {', '.join(shown)}{more}.", ""]
+    return "\n".join(lines)
+
+
 def _selection(study: Study, column: str) -> str:
     lines = ["## Selected settings (on validation)", ""]
     best = select_best(study, study.cells)
@@ -495,6 +560,7 @@ FILES = """## Files
 - `steps.csv`: every logged value of every trial (long: trial, cell, step, metric, value, wall_time).
 - `cells.csv`: per cell: counts by status, median and IQR of the final metrics (and the conservative median), median time to target.
 - `comparisons.csv`: every cell against the best cell on the reported metric (bootstrap interval, P(better)).
+- `evaluation.csv` (when a trial was evaluated or the spec names `baselines`): the scores of `separation evaluate` per evaluated trial (`<trial>/eval_test/`) and per baseline, one row each, scores as columns by name.
 - `provenance.json`: the Setup lines that come from the trials' `meta.json` (devices, engine, code, versions, compute), so the report can be regenerated from these tables alone (`scripts/report_from_tables.py`).
 """
 
@@ -507,6 +573,7 @@ def render(study: Study, table: pd.DataFrame, drawn, spec_path, study_dir_arg: s
         _setup(study),
         _method(study, column),
         _cells_section(study, table, column),
+        *filter(None, [_evaluation_section(study)]),
         _selection(study, column),
         _findings(study, column),
         _early_ranking(study),
@@ -529,9 +596,13 @@ def _replace(temporary: Path, out_dir: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def write_report(study_dir: str | Path, out_dir: str | Path, spec_path: str | Path | None = None) -> Path:
-    """Collect the study, write tables, figures and REPORT.md into `out_dir`; returns the REPORT.md path."""
-    study = collect_study(study_dir, spec_path)
+def write_report(study_dir: str | Path, out_dir: str | Path, spec_path: str | Path | None = None,
+                 evaluation_folder: str = evaluation.DEFAULT_FOLDER) -> Path:
+    """Collect the study, write tables, figures and REPORT.md into `out_dir`; returns the REPORT.md path.
+
+    `evaluation_folder`: the folder of each trial where `separation evaluate` wrote its scores.
+    """
+    study = collect_study(study_dir, spec_path, evaluation_folder)
     return write_study(study, out_dir, spec_path, str(study_dir))
 
 
@@ -557,6 +628,8 @@ def write_study(study: Study, out_dir: str | Path, spec_path, study_dir_arg: str
         best = select_best(study, study.cells)
         others = [c for c in study.cells if c != best] if best is not None else []
         comparison_table([compare(study, best, c, column) for c in others]).to_csv(temporary / "comparisons.csv", index=False)
+        if study.evaluations is not None and not study.evaluations.empty:
+            study.evaluations.to_csv(temporary / evaluation.FILE, index=False)
         drawn = draw_all(study, temporary / "figures")
         text = render(study, table, drawn, spec_path, study_dir_arg, str(out_dir))
         (temporary / "REPORT.md").write_text(text)

@@ -172,7 +172,8 @@ def evaluate_checkpoint(
     """museval scores of a training checkpoint on one role ("test", "valid", "train") of a corpus.
 
     Tracks are whole unless `seconds` asks for centred excerpts; results go to
-    `out_dir` (default: `bsseval_<role>/` beside the checkpoint).
+    `out_dir` (default: `eval_<role>/` beside the checkpoint, as `separation evaluate` documents for every
+    task and the study report reads).
     """
     from separation.data.music_datasets import MusicEvalDataset, find_music_tracks, target_definitions
 
@@ -185,7 +186,7 @@ def evaluate_checkpoint(
     tracks = find_music_tracks(root, role, is_wav, loaded.sample_rate)
     excerpt = None if seconds is None else int(round(seconds * loaded.sample_rate))
     dataset = MusicEvalDataset(tracks, target_definitions(root, stems), excerpt)
-    out_dir = Path(out_dir) if out_dir is not None else Path(checkpoint).parent / f"bsseval_{role}"
+    out_dir = Path(out_dir) if out_dir is not None else Path(checkpoint).parent / f"eval_{role}"
     return evaluate_music(separator.separate, stems, dataset, out_dir, log=log)
 
 

@@ -17,12 +17,20 @@ A spec (YAML) looks like::
     include: [{optimizer.name: adamw, optimizer.lr: 1.0e-3}, {optimizer.name: adam, optimizer.lr: 3.0e-4, seed: [3, 4]}]
     targets: {val/si_snri: [5, 10]}        # time-to-target thresholds
     stop_at_target: false
+    baselines: [../results/enhance_baselines/rnnoise]   # reference rows of the report (see below)
 
 The grid is the product of the axes. `exclude` removes every trial whose
 settings match all keys of a rule; `include` adds one trial per rule and seed (the
 rule's seed or list of seeds, else every seed of the seed axis) on top of the base
 config; an included trial equal to a grid trial is the same trial (same id).
 Every trial is validated here, before anything is trained or written.
+
+`baselines` lists evaluation folders written by `separation evaluate` (e.g.
+`--baseline rnnoise -o results/enhance_baselines/rnnoise`), relative to the spec
+file like `base` (so any working directory, a Ray worker's included, finds
+them); the report shows them as reference rows of its full-evaluation
+section. They train nothing, so they do not enter trial ids; each must hold the
+task's evaluation file, checked here.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ from typing import Any
 
 from separation.config import Config, ConfigError, apply_overrides, config_from_dict, config_to_dict, flatten, read_yaml
 
-SPEC_KEYS = ("study", "base", "set", "axes", "include", "exclude", "targets", "stop_at_target", "description")
+SPEC_KEYS = ("study", "base", "set", "axes", "include", "exclude", "targets", "stop_at_target", "description", "baselines")
 # Keys that do not change what a trial computes, so they do not enter its id.
 ID_EXCLUDED_KEYS = ("run_dir", "trainer.enable_progress_bar", "data.num_workers")
 # Sections added after studies were committed: left out of the id while at their default,
@@ -64,6 +72,8 @@ class GridSpec:
     stop_at_target: bool = False
     description: str = ""
     targets: dict[str, list[float]] = field(default_factory=dict)
+    # `baselines` as written in the spec -> the folder it names (resolved against the spec's folder).
+    baselines: dict[str, Path] = field(default_factory=dict)
 
 
 def trial_id(config: Config) -> str:
@@ -236,7 +246,36 @@ def load_spec(path: str | Path) -> GridSpec:
         stop_at_target=bool(spec.get("stop_at_target", False)),
         description=str(spec.get("description", "")),
         targets=targets,
+        baselines=_baselines(spec.get("baselines"), path, trials[0].config.task),
     )
+
+
+def _baselines(entries: Any, path: Path, task: str) -> dict[str, Path]:
+    """The spec's `baselines`: each an evaluation folder holding the task's evaluation file, readable."""
+    from separation.errors import UserError
+    from separation.tasks import get_task
+
+    if entries is None:
+        return {}
+    if not isinstance(entries, list) or not all(isinstance(e, str) and e for e in entries):
+        raise ConfigError(f"{path}: 'baselines' must be a list of evaluation folders (relative to the spec file)")
+    reader = get_task(task)
+    folders = {}
+    for i, entry in enumerate(entries):
+        if entry in folders:
+            raise ConfigError(f"{path}: baselines[{i}] '{entry}' is listed twice")
+        folder = (path.parent / entry).resolve()
+        where = f"{path}: baselines[{i}] '{entry}'"
+        if not folder.is_dir():
+            raise ConfigError(f"{where}: no such folder {folder} (paths are relative to the spec file)")
+        try:
+            evaluation = reader.evaluation_scores(folder)
+        except UserError as error:
+            raise ConfigError(f"{where}: {error}") from None
+        if evaluation is None:
+            raise ConfigError(f"{where}: no {reader.evaluation_file} in {folder} (written by `separation evaluate ... -o {entry}`)")
+        folders[entry] = folder
+    return folders
 
 
 def _describe(combo: dict) -> str:
