@@ -5,6 +5,10 @@
 Prints: plateau and norm-1 clipping against the unclipped constant-LR cell (difference
 of test medians, 95% bootstrap interval, P(better)), the gradient-norm quantiles of the
 unclipped cell, the norm at the first logged step, and where clipping at 5 acted.
+Music (results/unet_optimizers_cpu): Spleeter's Adam 1e-4 against Adam at its tuned
+LRs and against each optimizer's selected cell, and the phase-3 clipping and cosine
+cells against their constant-LR, unclipped cell (test SDR; a collapsed seed counts at
+the study's worst test SDR, the report's conservative rule).
 """
 
 from __future__ import annotations
@@ -39,6 +43,31 @@ def main() -> None:
     clip5 = set(clipping.loc[clipping["clipping"] == "norm 5", "trial"])
     acted = steps[steps["trial"].isin(clip5) & (steps["metric"] == "train/clipped") & (steps["value"] > 0)]
     print("clip norm 5 acted at logged steps:", acted.groupby("trial")["step"].apply(list).to_dict())
+    music()
+
+
+def _music_versus(table: pd.DataFrame, a: str, b: str) -> str:
+    """Conservative difference of test-SDR medians: lost (diverged or collapsed) seeds at the study's worst value."""
+    worst = table["test"].min()
+    def values(cell):
+        rows = table[table["cell"] == cell]
+        return rows["test"].where(rows["status"].isin(["completed", "stopped-at-target"]), worst)
+    values_a, values_b = values(a), values(b)
+    interval = bootstrap_difference(values_a, values_b)
+    return (f"{a} - {b}: {interval.estimate:+.2f} dB [{interval.low:.2f}, {interval.high:.2f}], "
+            f"P(A > B) = {probability_of_improvement(values_a, values_b):.2f} ({len(values_a)} and {len(values_b)} seeds)")
+
+
+def music() -> None:
+    table = pd.read_csv(f"{RESULTS}/unet_optimizers_cpu/trials.csv")
+    cell = "{}, lr {}, sched none, clip none".format
+    spleeter = cell("adam", "0.0001")
+    for other in [cell("adam", "0.001"), cell("adam", "0.003"), cell("adagrad", "0.01"), cell("rmsprop", "0.003"),
+                  cell("adamax", "0.003"), cell("sgd_momentum", "0.1"), cell("adadelta", "3")]:
+        print("music:", _music_versus(table, other, spleeter))
+    base = cell("adagrad", "0.01")
+    for variant in ["adagrad, lr 0.01, sched none, clip norm 0.6", "adagrad, lr 0.01, sched cosine_warmup, clip none"]:
+        print("music:", _music_versus(table, variant, base))
 
 
 if __name__ == "__main__":
