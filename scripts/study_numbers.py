@@ -8,7 +8,9 @@ unclipped cell, the norm at the first logged step, and where clipping at 5 acted
 Music (results/unet_optimizers_cpu): Spleeter's Adam 1e-4 against Adam at its tuned
 LRs and against each optimizer's selected cell, and the phase-3 clipping and cosine
 cells against their constant-LR, unclipped cell (test SDR; a collapsed seed counts at
-the study's worst test SDR, the report's conservative rule).
+the study's worst test SDR, the report's conservative rule). Enhancement
+(results/enhance_optimizers): step decay and clipping at 5 against each optimizer's
+constant-LR, unclipped cell (test SI-SNRi, same rule).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ def main() -> None:
     acted = steps[steps["trial"].isin(clip5) & (steps["metric"] == "train/clipped") & (steps["value"] > 0)]
     print("clip norm 5 acted at logged steps:", acted.groupby("trial")["step"].apply(list).to_dict())
     music()
+    enhance()
 
 
 def _music_versus(table: pd.DataFrame, a: str, b: str) -> str:
@@ -68,6 +71,15 @@ def music() -> None:
     base = cell("adagrad", "0.01")
     for variant in ["adagrad, lr 0.01, sched none, clip norm 0.6", "adagrad, lr 0.01, sched cosine_warmup, clip none"]:
         print("music:", _music_versus(table, variant, base))
+
+
+def enhance() -> None:
+    """Step decay and clipping against constant LR, unclipped, per optimizer (results/enhance_optimizers)."""
+    table = pd.read_csv(f"{RESULTS}/enhance_optimizers/trials.csv")
+    for optimizer, lr in [("adam", "0.001"), ("adamw", "0.001"), ("rmsprop", "0.0003"), ("sgd_momentum", "0.0003")]:
+        base = f"{optimizer}, lr {lr}, sched none, clip none"
+        for variant in [f"{optimizer}, lr {lr}, sched step, clip none", f"{optimizer}, lr {lr}, sched none, clip norm 5"]:
+            print("enhance:", _music_versus(table, variant, base))
 
 
 if __name__ == "__main__":
