@@ -29,7 +29,8 @@ axes:
 baselines: [baselines/noisy, baselines/rnnoise]
 """
 SECTION = "## Full test evaluation (`separation evaluate`)"
-ROOT = "/work/data16/noisy"  # the committed baselines' data root
+# The committed baselines' data root, as their summary records it: the trials below name the same one.
+ROOT = json.loads((Path(__file__).resolve().parents[1] / "results" / "enhance_baselines" / "noisy" / "summary.json").read_text())["data"]["root"]
 
 
 def eval_summary(si_snri: float, stoi: float, items: int = 106) -> dict:
@@ -145,7 +146,13 @@ def test_report_from_tables_regenerates_the_section(study, tmp_path):
     alone = section(write_report_from_tables(copy, root / "spec.yaml").read_text())
     assert "0 of 18 finished trials" in alone and "Not evaluated: 18 of 18" in alone
     assert "checked against the data root of the trials' configs" in alone
-    assert "- `baseline: noisy`: NOT comparable: root /work/data16/noisy vs the trials' data/noisy." in alone
+    assert "- `baseline: noisy`: same data as the trials." in alone  # its root is the one the trials' configs name
+    elsewhere = json.loads((root / "baselines" / "noisy" / "summary.json").read_text())
+    elsewhere["data"]["root"], elsewhere["baseline"] = "/elsewhere/noisy", "elsewhere"
+    write_eval(root / "baselines" / "elsewhere", elsewhere)
+    (root / "elsewhere.yaml").write_text(SPEC.replace("baselines/rnnoise]", "baselines/rnnoise, baselines/elsewhere]"))
+    other = section(write_report_from_tables(copy, root / "elsewhere.yaml", tmp_path / "elsewhere").read_text())
+    assert "- `baseline: elsewhere`: NOT comparable: root /elsewhere/noisy vs the trials' data/noisy." in other
     (root / "none.yaml").write_text(SPEC.replace("baselines: [baselines/noisy, baselines/rnnoise]\n", ""))
     assert SECTION not in write_report_from_tables(copy, root / "none.yaml").read_text()
 
