@@ -26,16 +26,29 @@ TINY = {
 SINGLE_SOURCE = {"pulse_cnn"}  # a mask on the noisy STFT: speech only
 
 
-def _batch(batch: int = 2, length: int = 2000, snr_db: float = 0.0, seed: int = 0):
-    """Harmonic 'speech' with a syllable envelope, plus white noise at `snr_db`: `(batch, 1, time)` each."""
+def noisy_speech(batch: int = 2, length: int = 2000, snr_db: float = 0.0, seed: int = 0, noise_clips: int = 1):
+    """Harmonic 'speech' with a syllable envelope, and `noise_clips` white noises at `snr_db` against it.
+
+    Returns `(clean, noises)`: `(batch, 1, time)` and a list of as many. The objectives' tests take a
+    second clip as the noise-only recording; the first noise is always drawn first, so one seed gives
+    the same mixture whatever `noise_clips` is.
+    """
     generator = torch.Generator().manual_seed(seed)
     time = torch.arange(length) / 8000
     f0 = 120 + 80 * torch.rand(batch, 1, 1, generator=generator)
     harmonics = torch.arange(1, 6).view(1, -1, 1)
     voiced = (torch.sin(2 * torch.pi * f0 * harmonics * time) / harmonics).sum(1, keepdim=True)
     clean = 0.05 * voiced * (0.6 + 0.4 * torch.sin(2 * torch.pi * 4 * time))
-    noise = torch.randn(batch, 1, length, generator=generator)
-    noise = noise * (clean.pow(2).sum(-1, keepdim=True) / noise.pow(2).sum(-1, keepdim=True) / 10 ** (snr_db / 10)).sqrt()
+    noises = []
+    for _ in range(noise_clips):
+        white = torch.randn(batch, 1, length, generator=generator)
+        noises.append(white * (clean.pow(2).sum(-1, keepdim=True) / white.pow(2).sum(-1, keepdim=True) / 10 ** (snr_db / 10)).sqrt())
+    return clean, noises
+
+
+def _batch(batch: int = 2, length: int = 2000, snr_db: float = 0.0, seed: int = 0):
+    """`(noisy, clean)` of `noisy_speech`: `(batch, 1, time)` each."""
+    clean, (noise,) = noisy_speech(batch, length, snr_db, seed)
     return clean + noise, clean
 
 

@@ -14,26 +14,16 @@ from separation.models import build_model
 from separation.objectives import OBJECTIVES, build_objective, objective_arguments
 from separation.objectives.mixit import assignment_matrices, mixit_loss, mixit_losses, snr_loss
 from separation.objectives.pu import pu_risk, pu_risks, pu_training_loss
+from test_enhance_models import noisy_speech
 
 TINY_CNN = {"channels": 4, "blocks": 1, "n_fft": 256, "hop_length": 64, "dropout": 0.0}
 LN3 = math.log(3.0)  # sigmoid(ln 3) = 3/4, sigmoid(-ln 3) = 1/4: risks by hand in quarters
 
 
 def _batch(batch: int = 2, length: int = 4000, snr_db: float = 0.0, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Harmonic 'speech' with a syllable envelope plus white noise at `snr_db`, and a noise-only clip of the
-    same level: `(batch, 1, time)` each."""
-    generator = torch.Generator().manual_seed(seed)
-    time = torch.arange(length) / 8000
-    f0 = 120 + 80 * torch.rand(batch, 1, 1, generator=generator)
-    harmonics = torch.arange(1, 6).view(1, -1, 1)
-    voiced = (torch.sin(2 * torch.pi * f0 * harmonics * time) / harmonics).sum(1, keepdim=True)
-    clean = 0.05 * voiced * (0.6 + 0.4 * torch.sin(2 * torch.pi * 4 * time))
-
-    def noise() -> torch.Tensor:
-        white = torch.randn(batch, 1, length, generator=generator)
-        return white * (clean.pow(2).sum(-1, keepdim=True) / white.pow(2).sum(-1, keepdim=True) / 10 ** (snr_db / 10)).sqrt()
-
-    return {"noisy": clean + noise(), "clean": clean, "noise_only": noise()}
+    """`noisy_speech` with a second noise of the same level as the noise-only clip: `(batch, 1, time)` each."""
+    clean, (noise, noise_only) = noisy_speech(batch, length, snr_db, seed, noise_clips=2)
+    return {"noisy": clean + noise, "clean": clean, "noise_only": noise_only}
 
 
 # ------------------------------------------------------------------------------------------- registry
