@@ -8,7 +8,7 @@ unclipped cell, the norm at the first logged step, and where clipping at 5 acted
 Music (results/unet_optimizers_cpu): Spleeter's Adam 1e-4 against Adam at its tuned
 LRs and against each optimizer's selected cell, and the phase-3 clipping and cosine
 cells against their constant-LR, unclipped cell (test SDR; a collapsed seed counts at
-the study's worst test SDR, the report's conservative rule). Enhancement
+the study's worst test SDR, the report's conservative rule, through its own code). Enhancement
 (results/enhance_optimizers): step decay and clipping at 5 against each optimizer's
 constant-LR, unclipped cell (test SI-SNRi, same rule).
 """
@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from separation.analysis.cells import seed_values
+from separation.analysis.collect import collect_tables
 from separation.analysis.stats import bootstrap_difference, probability_of_improvement
 
 RESULTS = "results"
@@ -49,37 +51,33 @@ def main() -> None:
     enhance()
 
 
-def _music_versus(table: pd.DataFrame, a: str, b: str) -> str:
-    """Conservative difference of test-SDR medians: lost (diverged or collapsed) seeds at the study's worst value."""
-    worst = table["test"].min()
-    def values(cell):
-        rows = table[table["cell"] == cell]
-        return rows["test"].where(rows["status"].isin(["completed", "stopped-at-target"]), worst)
-    values_a, values_b = values(a), values(b)
+def _conservative_versus(study, a: str, b: str) -> str:
+    """Difference of test medians, lost (diverged or collapsed) seeds at the study's worst value, as the report counts them."""
+    values_a, values_b = (seed_values(study, cell, "test", conservative=True) for cell in (a, b))
     interval = bootstrap_difference(values_a, values_b)
     return (f"{a} - {b}: {interval.estimate:+.2f} dB [{interval.low:.2f}, {interval.high:.2f}], "
             f"P(A > B) = {probability_of_improvement(values_a, values_b):.2f} ({len(values_a)} and {len(values_b)} seeds)")
 
 
 def music() -> None:
-    table = pd.read_csv(f"{RESULTS}/unet_optimizers_cpu/trials.csv")
+    table = collect_tables(f"{RESULTS}/unet_optimizers_cpu", "experiments/unet_optimizers_cpu.yaml")
     cell = "{}, lr {}, sched none, clip none".format
     spleeter = cell("adam", "0.0001")
     for other in [cell("adam", "0.001"), cell("adam", "0.003"), cell("adagrad", "0.01"), cell("rmsprop", "0.003"),
                   cell("adamax", "0.003"), cell("sgd_momentum", "0.1"), cell("adadelta", "3")]:
-        print("music:", _music_versus(table, other, spleeter))
+        print("music:", _conservative_versus(table, other, spleeter))
     base = cell("adagrad", "0.01")
     for variant in ["adagrad, lr 0.01, sched none, clip norm 0.6", "adagrad, lr 0.01, sched cosine_warmup, clip none"]:
-        print("music:", _music_versus(table, variant, base))
+        print("music:", _conservative_versus(table, variant, base))
 
 
 def enhance() -> None:
     """Step decay and clipping against constant LR, unclipped, per optimizer (results/enhance_optimizers)."""
-    table = pd.read_csv(f"{RESULTS}/enhance_optimizers/trials.csv")
+    table = collect_tables(f"{RESULTS}/enhance_optimizers", "experiments/enhance_optimizers.yaml")
     for optimizer, lr in [("adam", "0.001"), ("adamw", "0.001"), ("rmsprop", "0.0003"), ("sgd_momentum", "0.0003")]:
         base = f"{optimizer}, lr {lr}, sched none, clip none"
         for variant in [f"{optimizer}, lr {lr}, sched step, clip none", f"{optimizer}, lr {lr}, sched none, clip norm 5"]:
-            print("enhance:", _music_versus(table, variant, base))
+            print("enhance:", _conservative_versus(table, variant, base))
 
 
 if __name__ == "__main__":
