@@ -26,7 +26,7 @@ import pandas as pd
 
 from separation.analysis.cells import best_per, cell_table, compare, comparison_table, profile_times, seed_values, select_best
 from separation.analysis.collect import LOST, OK, OUTCOMES, PROVENANCE_FILE, Study, collect_study, collect_tables
-from separation.analysis import evaluation
+from separation.analysis import evaluation, within
 from separation.atomic import write_text_atomic
 from separation.analysis.figures import draw_all
 from separation.analysis.findings import claims, describe, hue_comparisons, report_column
@@ -428,6 +428,68 @@ def _evaluation_section(study: Study) -> str:
     return "\n".join(lines)
 
 
+def _within_section(study: Study, column: str) -> str:
+    """The optimizers ranked within each value of the grouping factor (separation.analysis.within), when there is one."""
+    factor = within.grouping_factor(study)
+    if factor is None:
+        return ""
+    ranked = within.rank_within(study, factor, column)
+    split = "test" if column == "test" else "validation"
+    metric = study.headline.name
+    names = evaluation.score_columns(study.evaluations) if study.evaluations is not None else []
+    digits = {n: 3 if n == "STOI" else 2 for n in names}
+    lines = [f"## The optimizers within each {factor}", "",
+             f"Does the best optimizer change with `{factor}`? Within each value, each optimizer is represented by its "
+             "best cell on validation (the report's rule), and the optimizers are ranked by it; the winner is compared on "
+             f"{split} {metric} with each other optimizer of its group. Optimizers whose difference from the winner has "
+             "an interval containing 0 (conservative where seeds were lost) are *tied with the best*. "
+             "(`separation.analysis.within`; the numbers are in `within.csv`.)", ""]
+    shown = [n for n in names if n in ("SI-SNRi", "STOI", "PESQ", "SDR", "SDRi")] or names
+    if shown:
+        header = [factor, "best optimizer (on validation)", "seeds", *(f"{n} mean [95% CI]" for n in shown)]
+        rows = []
+        for value, entries in ranked.items():
+            best = entries[0]
+            n = len(within.evaluated_values(study, best.cell, shown[0]))
+            rows.append([value, f"`{best.cell}`", n,
+                         *(within.interval_text(within.bootstrap_mean(within.evaluated_values(study, best.cell, name)), digits[name])
+                           for name in shown)])
+        for label, scores, differs in evaluation.baselines(study):
+            rows.append([f"{label}{' (other data)' if differs else ''}", "", "", *(_num(scores.get(n), digits[n]) for n in shown)])
+        lines += [f"The best cell of each {factor}, scored by the full test evaluation (mean over its seeds that "
+                  "neither diverged nor collapsed, 95% bootstrap interval over those seeds; baseline rows are fixed methods "
+                  "scored once):", "", _table(header, rows), ""]
+    header = [factor, "rank", "optimizer", "val median (conservative)", f"{split} median [IQR]", "seeds ok/lost",
+              "difference from the best [95% CI]", "tied with the best"]
+    rows = []
+    for value, entries in ranked.items():
+        for rank, entry in enumerate(entries, 1):
+            values = seed_values(study, entry.cell, column)
+            lost = int(study.by_cell[entry.cell]["status"].isin(LOST).sum())
+            if entry.comparison is None:
+                difference = "(best)"
+            else:
+                interval = within.decisive(entry.comparison)
+                bounds = f" [{_num(interval.low)}, {_num(interval.high)}]" if np.isfinite(interval.low) else ""
+                difference = f"{interval.estimate:+.2f}{bounds}"
+            rows.append([value, rank, entry.optimizer, _num(entry.val_conservative),
+                         _median_iqr_text(*median_iqr(values)), f"{len(values)}/{lost}", difference,
+                         "yes" if entry.tied else "no"])
+    lines += [f"Ranking within each {factor} ({split} {metric}, dB):", "", _table(header, rows), ""]
+    winners = {value: entries[0].optimizer for value, entries in ranked.items() if entries}
+    tied = {value: [r.optimizer for r in entries if r.tied] for value, entries in ranked.items() if entries}
+    answer = within.verdict(ranked)
+    lines.append("Best optimizer on validation: " + "; ".join(f"{winners[v]} under {v} (tied: {', '.join(tied[v])})" for v in winners) + ".")
+    lines.append("")
+    meaning = {
+        "changes": f"**The best optimizer changes with `{factor}`**: two of its values have no optimizer in common among those tied with their best.",
+        "not resolved": f"**Whether the best optimizer changes with `{factor}` is not resolved**: the winners differ, but every two values share an optimizer tied with their best.",
+        "does not change": f"**The best optimizer does not change with `{factor}`**: the same optimizer wins under every value.",
+    }[answer]
+    lines += [meaning, ""]
+    return "\n".join(lines)
+
+
 def _selection(study: Study, column: str) -> str:
     lines = ["## Selected settings (on validation)", ""]
     best = select_best(study, study.cells)
@@ -561,6 +623,7 @@ FILES = """## Files
 - `cells.csv`: per cell: counts by status, median and IQR of the final metrics (and the conservative median), median time to target.
 - `comparisons.csv`: every cell against the best cell on the reported metric (bootstrap interval, P(better)).
 - `evaluation.csv` (when a trial was evaluated or the spec names `baselines`): the scores of `separation evaluate` per evaluated trial (`<trial>/eval_test/`) and per baseline, one row each, scores as columns by name.
+- `within.csv` (when one added axis, such as the training objective, groups the cells): the optimizers ranked within each of its values, with the difference from the group's best and the full-evaluation means.
 - `provenance.json`: the Setup lines that come from the trials' `meta.json` (devices, engine, code, versions, compute), so the report can be regenerated from these tables alone (`scripts/report_from_tables.py`).
 """
 
@@ -575,6 +638,7 @@ def render(study: Study, table: pd.DataFrame, drawn, spec_path, study_dir_arg: s
         _cells_section(study, table, column),
         *filter(None, [_evaluation_section(study)]),
         _selection(study, column),
+        *filter(None, [_within_section(study, column)]),
         _findings(study, column),
         _early_ranking(study),
         _figures(drawn),
@@ -630,6 +694,9 @@ def write_study(study: Study, out_dir: str | Path, spec_path, study_dir_arg: str
         comparison_table([compare(study, best, c, column) for c in others]).to_csv(temporary / "comparisons.csv", index=False)
         if study.evaluations is not None and not study.evaluations.empty:
             study.evaluations.to_csv(temporary / evaluation.FILE, index=False)
+        factor = within.grouping_factor(study)
+        if factor is not None:
+            within.table(study, factor, column).to_csv(temporary / "within.csv", index=False)
         drawn = draw_all(study, temporary / "figures")
         text = render(study, table, drawn, spec_path, study_dir_arg, str(out_dir))
         (temporary / "REPORT.md").write_text(text)

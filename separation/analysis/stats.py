@@ -66,6 +66,19 @@ def bootstrap_difference(a, b, statistic=np.median, resamples: int = RESAMPLES, 
     return Interval(estimate, float(low), float(high))
 
 
+def bootstrap_mean(values, resamples: int = RESAMPLES, level: float = LEVEL, seed: int = 0) -> Interval:
+    """The mean of the finite values with its percentile-bootstrap interval (NaN bounds under `MIN_SEEDS` values)."""
+    x = _finite(values)
+    if x.size == 0:
+        return Interval(float("nan"), float("nan"), float("nan"))
+    if x.size < MIN_SEEDS:
+        return Interval(float(x.mean()), float("nan"), float("nan"))
+    draws = x[np.random.default_rng(seed).integers(0, x.size, (resamples, x.size))].mean(axis=1)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(draws, [tail, 100 - tail])
+    return Interval(float(x.mean()), float(low), float(high))
+
+
 def probability_of_improvement(a, b) -> float:
     """P(A > B) over all pairs of one value from each group, ties counting one half (as rliable)."""
     a, b = _finite(a), _finite(b)
