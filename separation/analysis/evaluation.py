@@ -166,6 +166,18 @@ def baselines(study: Study) -> list[tuple[str, dict[str, float], list[str]]]:
     return result
 
 
+def ok_rows(study: Study, cell: str) -> pd.DataFrame:
+    """The evaluation rows of a cell's trials that finished without diverging or collapsing."""
+    table = study.evaluations
+    rows = table[(table["kind"] == "trial") & (table["cell"] == cell)]
+    return rows[study.trials.set_index("trial")["status"].reindex(rows["trial"]).isin(OK).to_numpy()]
+
+
+def score_digits(table: pd.DataFrame, names: list[str]) -> dict[str, int]:
+    """Decimals per score: order-1 scores (STOI) need a third digit to tell methods apart."""
+    return {n: 3 if np.nanmax(np.abs(np.append(table[n].to_numpy(dtype=float), 0.0))) < 2 else 2 for n in names}
+
+
 def cell_summary(study: Study) -> pd.DataFrame:
     """Per cell with an evaluated trial: counts and median / 25th / 75th percentile of each score over its OK seeds."""
     table = study.evaluations[study.evaluations["kind"] == "trial"]
@@ -177,7 +189,7 @@ def cell_summary(study: Study) -> pd.DataFrame:
         if evaluated.empty:
             continue
         states = status.reindex(evaluated["trial"]).to_numpy()
-        ok = evaluated[np.isin(states, OK)]
+        ok = ok_rows(study, cell)
         finished = study.by_cell[cell]["status"].isin(OUTCOMES)
         row = {"cell": cell, "evaluated": int(np.isin(states, OUTCOMES).sum()), "finished": int(finished.sum()),
                "scored": len(ok), "lost": int(study.by_cell[cell]["status"].isin(LOST).sum()),

@@ -378,8 +378,7 @@ def _evaluation_section(study: Study) -> str:
     names = evaluation.score_columns(table)
     summary = evaluation.cell_summary(study)
     trials = table[table["kind"] == "trial"]
-    # Scores of order 1 (STOI) need a third digit to tell methods apart.
-    digits = {n: 3 if np.nanmax(np.abs(np.append(table[n].to_numpy(dtype=float), 0.0))) < 2 else 2 for n in names}
+    digits = evaluation.score_digits(table, names)
     finished = int(study.trials["status"].isin(OUTCOMES).sum())
     folders = ", ".join(f"`<trial>/{f}/`" for f in dict.fromkeys(trials["folder"])) or "`<trial>/eval_test/`"
     methods = "; ".join(dict.fromkeys(m for m in table["method"] if m))
@@ -437,7 +436,7 @@ def _within_section(study: Study, column: str) -> str:
     split = "test" if column == "test" else "validation"
     metric = study.headline.name
     names = evaluation.score_columns(study.evaluations) if study.evaluations is not None else []
-    digits = {n: 3 if n == "STOI" else 2 for n in names}
+    digits = evaluation.score_digits(study.evaluations, names) if names else {}
     lines = [f"## The optimizers within each {factor}", "",
              f"Does the best optimizer change with `{factor}`? Within each value, each optimizer is represented by its "
              "best cell on validation (the report's rule), and the optimizers are ranked by it; the winner is compared on "

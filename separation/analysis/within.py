@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 
 from separation.analysis.cells import Comparison, best_per, compare, seed_values, select_best
-from separation.analysis.collect import FACTORS, LOST, OK, Study
-from separation.analysis.evaluation import score_columns
+from separation.analysis.collect import FACTORS, LOST, Study
+from separation.analysis.evaluation import ok_rows, score_columns
 from separation.analysis.findings import decisive
 from separation.analysis.stats import Interval, bootstrap_mean, median_iqr
 
@@ -93,10 +93,7 @@ def evaluated_values(study: Study, cell: str, score: str) -> np.ndarray:
     table = study.evaluations
     if table is None or table.empty or score not in table:
         return np.array([])
-    status = study.trials.set_index("trial")["status"]
-    rows = table[(table["kind"] == "trial") & (table["cell"] == cell)]
-    ok = rows[status.reindex(rows["trial"]).isin(OK).to_numpy()]
-    values = ok[score].to_numpy(dtype=float)
+    values = ok_rows(study, cell)[score].to_numpy(dtype=float)
     return values[np.isfinite(values)]
 
 
