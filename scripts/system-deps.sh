@@ -8,7 +8,9 @@
 # held-out real-voice evaluation. --no-install-recommends keeps them out (the prompt
 # packages only recommend asterisk itself).
 set -euo pipefail
-voices=(flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts)
+voices=(flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
+        festvox-italp16k festvox-itapc16k festvox-ca-ona-hts festvox-czech-dita festvox-czech-machac
+        festvox-suopuhe-lj festvox-suopuhe-mv)
 prompts=(asterisk-prompt-es-co asterisk-prompt-fr-armelle asterisk-prompt-it-menardi-wav)
 packages=(espeak-ng ffmpeg fluidsynth fluid-soundfont-gm gcc libc6-dev "${voices[@]}" "${prompts[@]}")
 missing=()

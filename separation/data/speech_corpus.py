@@ -59,6 +59,7 @@ from separation.data.speech_augment import (
     warp,
 )
 from separation.data.speech_voices import (
+    DEFAULT_FAMILIES,
     ESPEAK_ACCENTS,
     FAMILIES,
     Request,
@@ -73,7 +74,7 @@ from separation.data.speech_voices import (
 from separation.errors import UserError
 
 SPLITS = ("train-100", "dev", "test")
-SYNTHETIC = ("espeak", "flite", "festival")  # families with a tempo control
+SYNTHETIC = ("espeak", "flite", "festival", "festvox")  # families with a tempo control
 MODES = ("min", "max")
 SOURCE_LEVEL_DB = (-33.0, -25.0)
 NOISE_LEVEL_DB = (-38.0, -30.0)
@@ -565,7 +566,7 @@ def generate_speech_corpus(
     modes: Sequence[str] = ("min",),
     noise: bool = True,
     mix_single: bool = False,
-    families: Sequence[str] = FAMILIES,
+    families: Sequence[str] = DEFAULT_FAMILIES,
     holdout_family: str | None = None,
     speakers_dir: str | Path | None = None,
     channel_probability: float = CHANNEL_PROBABILITY,
@@ -592,7 +593,7 @@ def generate_speech_corpus(
             and/or `max` (zero-pad to the longest). Each mode adds its full size on disk.
         noise: also write `noise/` and `mix_both/`.
         mix_single: also write `mix_single/` (s1 + noise, LibriMix's enhancement task).
-        families: voice families to draw on (`speech_voices.FAMILIES`).
+        families: voice families to draw on (any of `speech_voices.FAMILIES`; default `DEFAULT_FAMILIES`).
         holdout_family: a family kept out of train and dev; its speakers form `test-FAMILY`.
         speakers_dir: use the recordings in this folder (one sub-folder per speaker)
             instead of `families`.

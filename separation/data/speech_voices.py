@@ -9,6 +9,10 @@ A family is one way of producing speech offline from Debian packages:
 - `festival`: Festival's diphone voices (kal, ked) and an HTS voice trained on a
   recorded speaker (slt; `apt-get install festival festvox-kallpc16k
   festvox-kdlpc16k festvox-us-slt-hts`).
+- `festvox`: Festival's voices of recorded speakers in other languages (Italian
+  lp and pc, Catalan ona (HTS), Czech dita and machac, Finnish lj and mv); they
+  read the same English word lists with their own languages' phones. Not in the
+  default families (`DEFAULT_FAMILIES`): `--families espeak,flite,festival,festvox,prompts`.
 - `prompts`: real recorded telephone prompts of three speakers, from Debian's
   `asterisk-prompt-es-co`, `asterisk-prompt-fr-armelle` and
   `asterisk-prompt-it-menardi-wav`. Only the files those packages list
@@ -40,7 +44,8 @@ import soundfile as sf
 from separation.data.speech_augment import trim_silence
 from separation.errors import UserError
 
-FAMILIES = ("espeak", "flite", "festival", "prompts")
+FAMILIES = ("espeak", "flite", "festival", "festvox", "prompts")
+DEFAULT_FAMILIES = ("espeak", "flite", "festival", "prompts")  # the corpus the committed studies used
 
 
 class VoiceError(UserError):
@@ -95,6 +100,15 @@ FESTIVAL_VOICES = {  # Festival voice -> (person, Debian package)
     "ked_diphone": ("ked", "festvox-kdlpc16k"),
     "cmu_us_slt_arctic_hts": ("slt", "festvox-us-slt-hts"),
 }
+FESTVOX_VOICES = {  # Festival voice -> (person, Debian package); each a different recorded speaker
+    "lp_diphone": ("festvox:lp", "festvox-italp16k"),
+    "pc_diphone": ("festvox:pc", "festvox-itapc16k"),
+    "upc_ca_ona_hts": ("festvox:ona", "festvox-ca-ona-hts"),
+    "czech_dita": ("festvox:dita", "festvox-czech-dita"),
+    "czech_machac": ("festvox:machac", "festvox-czech-machac"),
+    "suo_fi_lj_diphone": ("festvox:lj", "festvox-suopuhe-lj"),
+    "hy_fi_mv_diphone": ("festvox:mv", "festvox-suopuhe-mv"),
+}
 PROMPT_PACKAGES = {  # voice -> Debian package of one speaker's recorded prompts
     "es-co": "asterisk-prompt-es-co",
     "fr-armelle": "asterisk-prompt-fr-armelle",
@@ -116,12 +130,12 @@ def family_voices(family: str) -> list[SourceVoice]:
     if family == "flite":
         _require_program("flite", "flite")
         return [SourceVoice("flite", v, person, "flite") for v, person in FLITE_VOICES.items()]
-    if family == "festival":
+    if family in ("festival", "festvox"):
         _require_program("festival", "festival")
         voices = []
-        for name, (person, package) in FESTIVAL_VOICES.items():
+        for name, (person, package) in (FESTIVAL_VOICES if family == "festival" else FESTVOX_VOICES).items():
             _require_package(package)
-            voices.append(SourceVoice("festival", name, person, package))
+            voices.append(SourceVoice(family, name, person, package))
         return voices
     if family == "prompts":
         voices = []
@@ -199,7 +213,7 @@ def synthesize(voice: SourceVoice, accent: str, requests: Sequence[Request]) -> 
         return [_espeak(f"{accent}+{voice.name}", r) for r in requests]
     if voice.family == "flite":
         return [_flite(voice.name, r) for r in requests]
-    if voice.family == "festival":
+    if voice.family in ("festival", "festvox"):
         return _festival(voice.name, requests)
     if voice.family == "prompts":
         return [_prompts(r) for r in requests]
