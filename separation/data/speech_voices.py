@@ -109,6 +109,7 @@ FESTVOX_VOICES = {  # Festival voice -> (person, Debian package); each a differe
     "suo_fi_lj_diphone": ("festvox:lj", "festvox-suopuhe-lj"),
     "hy_fi_mv_diphone": ("festvox:mv", "festvox-suopuhe-mv"),
 }
+FESTIVAL_FAMILIES = {"festival": FESTIVAL_VOICES, "festvox": FESTVOX_VOICES}  # families Festival speaks
 PROMPT_PACKAGES = {  # voice -> Debian package of one speaker's recorded prompts
     "es-co": "asterisk-prompt-es-co",
     "fr-armelle": "asterisk-prompt-fr-armelle",
@@ -130,10 +131,10 @@ def family_voices(family: str) -> list[SourceVoice]:
     if family == "flite":
         _require_program("flite", "flite")
         return [SourceVoice("flite", v, person, "flite") for v, person in FLITE_VOICES.items()]
-    if family in ("festival", "festvox"):
+    if family in FESTIVAL_FAMILIES:
         _require_program("festival", "festival")
         voices = []
-        for name, (person, package) in (FESTIVAL_VOICES if family == "festival" else FESTVOX_VOICES).items():
+        for name, (person, package) in FESTIVAL_FAMILIES[family].items():
             _require_package(package)
             voices.append(SourceVoice(family, name, person, package))
         return voices
@@ -213,7 +214,7 @@ def synthesize(voice: SourceVoice, accent: str, requests: Sequence[Request]) -> 
         return [_espeak(f"{accent}+{voice.name}", r) for r in requests]
     if voice.family == "flite":
         return [_flite(voice.name, r) for r in requests]
-    if voice.family in ("festival", "festvox"):
+    if voice.family in FESTIVAL_FAMILIES:
         return _festival(voice.name, requests)
     if voice.family == "prompts":
         return [_prompts(r) for r in requests]
