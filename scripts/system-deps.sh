@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Debian packages the suite needs: espeak-ng, flite, festival with three festvox
-# voices and three sets of recorded Asterisk prompts (speech corpus), ffmpeg (musdb
+# Debian packages the suite needs: espeak-ng, flite, festival with ten festvox
+# voices, ktuberling's recorded words and three sets of recorded Asterisk prompts (speech corpus), ffmpeg (musdb
 # reads audio through it), fluidsynth + a General MIDI soundfont (music corpus), a C
 # compiler (PyPI has no wheel of `pesq`, the PESQ metric; pip builds it).
 # Installs them when run as root; otherwise prints the exact command and fails.
@@ -10,7 +10,7 @@
 set -euo pipefail
 voices=(flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
         festvox-italp16k festvox-itapc16k festvox-ca-ona-hts festvox-czech-dita festvox-czech-machac
-        festvox-suopuhe-lj festvox-suopuhe-mv)
+        festvox-suopuhe-lj festvox-suopuhe-mv ktuberling-data)
 prompts=(asterisk-prompt-es-co asterisk-prompt-fr-armelle asterisk-prompt-it-menardi-wav)
 packages=(espeak-ng ffmpeg fluidsynth fluid-soundfont-gm gcc libc6-dev "${voices[@]}" "${prompts[@]}")
 missing=()

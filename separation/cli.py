@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from separation.data.voice_families import DEFAULT_FAMILIES, FAMILIES  # standard library only, as is the next
 from separation.grid.claim import DEFAULT_TIMEOUT as CLAIM_TIMEOUT  # standard library only: --help stays fast
 
 
@@ -241,7 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     speech.add_argument("--n-train", type=int, help="training mixtures per speaker count (default 800)")
     speech.add_argument("--n-dev", type=int, help="dev mixtures per speaker count (default 100)")
     speech.add_argument("--n-test", type=int, help="test mixtures per speaker count (default 100)")
-    speech.add_argument("--families", help="voice families, comma-separated (default espeak,flite,festival,prompts; festvox adds seven non-English recorded speakers)")
+    speech.add_argument("--families", help=f"voice families, comma-separated, of {','.join(FAMILIES)} (default "
+                        f"{','.join(DEFAULT_FAMILIES)}; festvox and ktuberling add recorded speakers of other languages)")
     speech.add_argument("--holdout-family", help="keep this family out of train and dev; it becomes split test-FAMILY")
     speech.add_argument("--speakers", metavar="DIR", help="use your recordings: DIR/<speaker>/*.wav instead of voices")
     speech.add_argument("--reverb", type=float, default=0.0, help="fraction of mixtures in a room (dry targets)")

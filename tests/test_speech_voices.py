@@ -14,7 +14,16 @@ from separation.cli import main
 from separation.data.audio import read_wav
 from separation.data.speech_augment import reverberate, room_impulse_responses, warp
 from separation.data.speech_corpus import _mode_signals, generate_speech_corpus
-from separation.data.speech_voices import DEFAULT_FAMILIES, FAMILIES, Request, SourceVoice, family_voices, synthesize
+from separation.data.speech_voices import (
+    DEFAULT_FAMILIES,
+    FAMILIES,
+    KTUBERLING_EXCLUDED,
+    Request,
+    SourceVoice,
+    family_voices,
+    ktuberling_words,
+    synthesize,
+)
 
 RATE = 8000
 HOLDOUT = "prompts"
@@ -46,6 +55,31 @@ def test_festvox_voices_are_distinct_recorded_speakers_that_speak():
     assert not {v.person for v in voices} & {v.person for v in family_voices("festival")}
     audio, rate = synthesize(voices[0], "en", [Request("seven red boats", 50, 1.0)])[0]
     assert rate > 0 and len(audio) > rate * 0.3 and np.sqrt(np.mean(audio ** 2)) > 1e-3
+
+
+def test_ktuberling_voices_are_one_recorded_speaker_per_language_none_of_the_prompts_languages():
+    voices = family_voices("ktuberling")
+    languages = [v.name for v in voices]
+    assert len({v.person for v in voices}) == len(voices) >= 15
+    assert not set(languages) & set(KTUBERLING_EXCLUDED) and {"es", "fr", "it"} <= set(KTUBERLING_EXCLUDED)
+    assert not any("@" in lang for lang in languages)  # sr@latin etc. are sr's own recordings again
+    words = ktuberling_words()
+    assert all(len(words[lang]) >= 10 and all(f"/sounds/{lang}/" in f for f in words[lang]) for lang in languages)
+    pair = "|".join(words["en"][:2])
+    (audio, rate), = synthesize(voices[languages.index("en")], "", [Request(pair)])
+    one, _ = synthesize(voices[languages.index("en")], "", [Request(words["en"][0])])[0]
+    assert rate > 0 and len(audio) > len(one) + 0.05 * rate  # two words, with a pause between
+    assert np.sqrt(np.mean(audio ** 2)) > 1e-3
+
+
+def test_ktuberling_family_joins_a_corpus_with_its_metadata(tmp_path):
+    generate_speech_corpus(tmp_path, seed=0, families=("ktuberling", "flite"), **SMALL)
+    folder = tmp_path / "Libri2Mix" / "wav8k" / "min"
+    rows = [row for row in table(folder / "metadata" / "utterances.csv") if row["family"] == "ktuberling"]
+    assert rows and all(row["source"] == "ktuberling-data" for row in rows)
+    assert all(row["tempo"] == "1.0" for row in rows)  # recordings have no tempo control
+    words = ktuberling_words()
+    assert all(set(row["text"].split("|")) <= set(words[row["voice"]]) for row in rows)
 
 
 def table(path: Path) -> list[dict]:

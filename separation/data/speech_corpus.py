@@ -68,7 +68,7 @@ from separation.data.speech_voices import (
     family_voices,
     folder_files,
     folder_voices,
-    prompt_files,
+    recorded_files,
     synthesize,
 )
 from separation.errors import UserError
@@ -91,7 +91,8 @@ WARP_LADDER = (1.0, 0.88, 1.13, 0.94, 1.06, 0.83, 1.19)
 # few voices fill their share with perturbed copies.
 MAX_COPIES = {"espeak": 2}
 CHANNEL_PROBABILITY = 0.3  # utterances passed through a random band-limited channel
-PROMPTS_PER_UTTERANCE = (1, 3)  # prompts read back to back per utterance
+# Recordings read back to back per utterance: prompts are phrases, ktuberling's single words.
+RECORDINGS_PER_UTTERANCE = {"prompts": (1, 3), "ktuberling": (2, 4)}
 
 WORDS = tuple(
     """
@@ -263,16 +264,17 @@ def utterance_requests(
     rng = np.random.default_rng([seed, 1, speaker.id])
     family = speaker.family
     files: Sequence[str] = ()
-    if family == "prompts":
-        files = prompt_files(speaker.voice.name)
+    if family in RECORDINGS_PER_UTTERANCE:
+        files = recorded_files(speaker.voice)
     elif family == "folder":
         files = folder_files(speaker.voice.source)
         order = [files[i] for i in rng.permutation(len(files))]
         count = min(count, len(files))  # each recording once per speaker
     requests = []
     for index in range(count):
-        if family == "prompts":
-            chosen = rng.choice(len(files), int(rng.integers(PROMPTS_PER_UTTERANCE[0], PROMPTS_PER_UTTERANCE[1] + 1)))
+        if family in RECORDINGS_PER_UTTERANCE:
+            low, high = RECORDINGS_PER_UTTERANCE[family]
+            chosen = rng.choice(len(files), int(rng.integers(low, high + 1)))
             text = "|".join(files[i] for i in chosen)
         elif family == "folder":
             text = order[index % len(order)]

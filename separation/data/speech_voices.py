@@ -13,6 +13,13 @@ A family is one way of producing speech offline from Debian packages:
   lp and pc, Catalan ona (HTS), Czech dita and machac, Finnish lj and mv); they
   read the same English word lists with their own languages' phones. Not in the
   default families (`DEFAULT_FAMILIES`): `--families espeak,flite,festival,festvox,prompts`.
+- `ktuberling`: real recorded words, one volunteer per language (Catalan, Danish,
+  German, Greek, English, Finnish, Irish, Galician, Lithuanian, Low German, Dutch,
+  Nynorsk, Portuguese, Romanian, Russian, Slovenian, Serbian, Swedish, Ukrainian,
+  Walloon), from Debian's `ktuberling-data` (the KDE toy that names the stamps it
+  places). The Spanish, French and Italian recordings are left out: the held-out
+  `prompts` speakers speak those languages, and nothing says who recorded them.
+  Not in the default families: `--families espeak,flite,festival,festvox,ktuberling,prompts`.
 - `prompts`: real recorded telephone prompts of three speakers, from Debian's
   `asterisk-prompt-es-co`, `asterisk-prompt-fr-armelle` and
   `asterisk-prompt-it-menardi-wav`. Only the files those packages list
@@ -41,11 +48,9 @@ from functools import lru_cache
 import numpy as np
 import soundfile as sf
 
-from separation.data.speech_augment import trim_silence
+from separation.data.speech_augment import resample, trim_silence
+from separation.data.voice_families import DEFAULT_FAMILIES, FAMILIES  # noqa: F401  (re-exported)
 from separation.errors import UserError
-
-FAMILIES = ("espeak", "flite", "festival", "festvox", "prompts")
-DEFAULT_FAMILIES = ("espeak", "flite", "festival", "prompts")  # the corpus the committed studies used
 
 
 class VoiceError(UserError):
@@ -110,6 +115,11 @@ FESTVOX_VOICES = {  # Festival voice -> (person, Debian package); each a differe
     "hy_fi_mv_diphone": ("festvox:mv", "festvox-suopuhe-mv"),
 }
 FESTIVAL_FAMILIES = {"festival": FESTIVAL_VOICES, "festvox": FESTVOX_VOICES}  # families Festival speaks
+KTUBERLING_PACKAGE = "ktuberling-data"
+KTUBERLING_SOUNDS = "/usr/share/ktuberling/sounds/"
+# Languages of the held-out prompt speakers: their recordings could be those very people.
+KTUBERLING_EXCLUDED = ("es", "fr", "it")
+KTUBERLING_MIN_WORDS = 10
 PROMPT_PACKAGES = {  # voice -> Debian package of one speaker's recorded prompts
     "es-co": "asterisk-prompt-es-co",
     "fr-armelle": "asterisk-prompt-fr-armelle",
@@ -138,6 +148,11 @@ def family_voices(family: str) -> list[SourceVoice]:
             _require_package(package)
             voices.append(SourceVoice(family, name, person, package))
         return voices
+    if family == "ktuberling":
+        words = ktuberling_words()
+        if len(words) < 3:
+            raise VoiceError(f"package {KTUBERLING_PACKAGE} lists fewer than 3 languages of recorded words")
+        return [SourceVoice("ktuberling", lang, f"ktuberling:{lang}", KTUBERLING_PACKAGE) for lang in words]
     if family == "prompts":
         voices = []
         for name, package in PROMPT_PACKAGES.items():
@@ -175,6 +190,33 @@ def prompt_files(voice: str) -> tuple[str, ...]:
     files = _package_files(PROMPT_PACKAGES[voice])
     speech = [f for f in files if f.endswith((".gsm", ".wav")) and not any(k in f.lower() for k in _NOT_SPEECH)]
     return tuple(sorted(f for f in speech if PROMPT_SECONDS[0] <= _prompt_seconds(f) <= PROMPT_SECONDS[1]))
+
+
+@lru_cache(maxsize=None)
+def ktuberling_words() -> dict[str, tuple[str, ...]]:
+    """Language -> its recorded words (sorted), from the files `ktuberling-data` installed.
+
+    Script variants of one language (`sr@latin`, `sr@ijekavian`, ...) hold the same
+    recordings as the language itself and are skipped; so are languages with fewer than
+    `KTUBERLING_MIN_WORDS` words and the excluded ones.
+    """
+    words: dict[str, list[str]] = {}
+    for path in _package_files(KTUBERLING_PACKAGE):
+        if not path.startswith(KTUBERLING_SOUNDS) or not path.endswith((".ogg", ".opus", ".wav")):
+            continue
+        parts = path[len(KTUBERLING_SOUNDS):].split("/")
+        if len(parts) == 2 and "@" not in parts[0] and parts[0] not in KTUBERLING_EXCLUDED:
+            words.setdefault(parts[0], []).append(path)
+    return {lang: tuple(sorted(files)) for lang, files in sorted(words.items()) if len(files) >= KTUBERLING_MIN_WORDS}
+
+
+def recorded_files(voice: SourceVoice) -> tuple[str, ...]:
+    """The recordings a voice of a recorded family (`RECORDED_FAMILIES`) reads from."""
+    if voice.family == "prompts":
+        return prompt_files(voice.name)
+    if voice.family == "ktuberling":
+        return ktuberling_words()[voice.name]
+    raise VoiceError(f"family '{voice.family}' has no recordings")
 
 
 def _prompt_seconds(path: str) -> float:
@@ -218,6 +260,8 @@ def synthesize(voice: SourceVoice, accent: str, requests: Sequence[Request]) -> 
         return _festival(voice.name, requests)
     if voice.family == "prompts":
         return [_prompts(r) for r in requests]
+    if voice.family == "ktuberling":
+        return [_words(r) for r in requests]
     if voice.family == "folder":
         return [read_recording(r.text) for r in requests]
     raise VoiceError(f"unknown voice family '{voice.family}'")
@@ -271,6 +315,20 @@ def _prompts(request: Request) -> tuple[np.ndarray, int]:
             pieces.append(np.zeros(int(PROMPT_RATE * rng.uniform(0.08, 0.3))))
         pieces.append(trim_silence(read_prompt(path), PROMPT_RATE))
     return np.concatenate(pieces), PROMPT_RATE
+
+
+def _words(request: Request) -> tuple[np.ndarray, int]:
+    """Recorded words read back to back, each trimmed, at the rate of the first word."""
+    rng = np.random.default_rng(zlib.crc32(request.text.encode()))  # pauses only; fixed by the text
+    pieces: list[np.ndarray] = []
+    rate = 0
+    for path in request.text.split("|"):
+        audio, own_rate = read_recording(path)
+        rate = rate or own_rate
+        if pieces:
+            pieces.append(np.zeros(int(rate * rng.uniform(0.08, 0.3))))
+        pieces.append(trim_silence(resample(audio, own_rate, rate), rate))
+    return np.concatenate(pieces), rate
 
 
 # ---------------------------------------------------------------------------
