@@ -61,9 +61,7 @@ def bootstrap_difference(a, b, statistic=np.median, resamples: int = RESAMPLES, 
     rng = np.random.default_rng(seed)
     draws_a = statistic(a[rng.integers(0, a.size, (resamples, a.size))], axis=1)
     draws_b = statistic(b[rng.integers(0, b.size, (resamples, b.size))], axis=1)
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(draws_a - draws_b, [tail, 100 - tail])
-    return Interval(estimate, float(low), float(high))
+    return _percentile_interval(estimate, draws_a - draws_b, level)
 
 
 def bootstrap_mean(values, resamples: int = RESAMPLES, level: float = LEVEL, seed: int = 0) -> Interval:
@@ -74,9 +72,14 @@ def bootstrap_mean(values, resamples: int = RESAMPLES, level: float = LEVEL, see
     if x.size < MIN_SEEDS:
         return Interval(float(x.mean()), float("nan"), float("nan"))
     draws = x[np.random.default_rng(seed).integers(0, x.size, (resamples, x.size))].mean(axis=1)
+    return _percentile_interval(float(x.mean()), draws, level)
+
+
+def _percentile_interval(estimate: float, draws: np.ndarray, level: float) -> Interval:
+    """The estimate with the central `level` percentile interval of its bootstrap draws."""
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(draws, [tail, 100 - tail])
-    return Interval(float(x.mean()), float(low), float(high))
+    return Interval(estimate, float(low), float(high))
 
 
 def probability_of_improvement(a, b) -> float:
