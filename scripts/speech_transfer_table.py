@@ -21,23 +21,20 @@ from pathlib import Path
 
 import numpy as np
 
+from separation.analysis.stats import bootstrap_mean
+
 
 def read_metrics(folder: Path) -> list[dict]:
     with open(folder / "metrics.csv") as handle:
         return list(csv.DictReader(handle))
 
 
-def mean_interval(values: np.ndarray, resamples: int = 10_000) -> tuple[float, float]:
-    rng = np.random.default_rng(0)
-    means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
-
-
 def summary_row(folder: Path) -> list[str]:
     rows = read_metrics(folder)
     si = np.array([float(r["si_snri"]) for r in rows])
     sd = np.array([float(r["sdri"]) for r in rows])
-    low, high = mean_interval(si)
+    interval = bootstrap_mean(si)  # 10,000 resamples, default_rng(0), 95%
+    low, high = interval.low, interval.high
     summary = json.loads((folder / "summary.json").read_text())
     model, test = folder.name.split("__")
     return [model, test, f"{summary['data']['split']}", str(len(rows)), f"{si.mean():.2f} [{low:.2f}, {high:.2f}]",

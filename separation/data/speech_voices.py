@@ -41,7 +41,7 @@ import shutil
 import subprocess
 import tempfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -211,7 +211,7 @@ def ktuberling_words() -> dict[str, tuple[str, ...]]:
 
 
 def recorded_files(voice: SourceVoice) -> tuple[str, ...]:
-    """The recordings a voice of a recorded family (`RECORDED_FAMILIES`) reads from."""
+    """The recordings a voice of a recorded family (`prompts`, `ktuberling`) reads from."""
     if voice.family == "prompts":
         return prompt_files(voice.name)
     if voice.family == "ktuberling":
@@ -259,9 +259,9 @@ def synthesize(voice: SourceVoice, accent: str, requests: Sequence[Request]) -> 
     if voice.family in FESTIVAL_FAMILIES:
         return _festival(voice.name, requests)
     if voice.family == "prompts":
-        return [_prompts(r) for r in requests]
+        return [_back_to_back(r, _read_prompt_at_rate) for r in requests]
     if voice.family == "ktuberling":
-        return [_words(r) for r in requests]
+        return [_back_to_back(r, read_recording) for r in requests]
     if voice.family == "folder":
         return [read_recording(r.text) for r in requests]
     raise VoiceError(f"unknown voice family '{voice.family}'")
@@ -306,29 +306,23 @@ def _festival(voice: str, requests: Sequence[Request]) -> list[tuple[np.ndarray,
         return [_read_wav(os.path.join(folder, f"{i}.wav")) for i in range(len(requests))]
 
 
-def _prompts(request: Request) -> tuple[np.ndarray, int]:
-    """Prompts read back to back, each trimmed, with the pauses a speaker leaves between phrases."""
-    rng = np.random.default_rng(zlib.crc32(request.text.encode()))  # pauses only; fixed by the text
-    pieces = []
-    for path in request.text.split("|"):
-        if pieces:
-            pieces.append(np.zeros(int(PROMPT_RATE * rng.uniform(0.08, 0.3))))
-        pieces.append(trim_silence(read_prompt(path), PROMPT_RATE))
-    return np.concatenate(pieces), PROMPT_RATE
-
-
-def _words(request: Request) -> tuple[np.ndarray, int]:
-    """Recorded words read back to back, each trimmed, at the rate of the first word."""
+def _back_to_back(request: Request, read: Callable[[str], tuple[np.ndarray, int]]) -> tuple[np.ndarray, int]:
+    """The `|`-joined recordings of `request.text` read back to back, each trimmed, with the
+    pauses a speaker leaves between phrases, at the rate of the first recording."""
     rng = np.random.default_rng(zlib.crc32(request.text.encode()))  # pauses only; fixed by the text
     pieces: list[np.ndarray] = []
     rate = 0
     for path in request.text.split("|"):
-        audio, own_rate = read_recording(path)
+        audio, own_rate = read(path)
         rate = rate or own_rate
         if pieces:
             pieces.append(np.zeros(int(rate * rng.uniform(0.08, 0.3))))
         pieces.append(trim_silence(resample(audio, own_rate, rate), rate))
     return np.concatenate(pieces), rate
+
+
+def _read_prompt_at_rate(path: str) -> tuple[np.ndarray, int]:
+    return read_prompt(path), PROMPT_RATE
 
 
 # ---------------------------------------------------------------------------
