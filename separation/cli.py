@@ -51,6 +51,7 @@ def _data_speech(args) -> int:
 
     _check_not_a_file(args.root, "corpus folder")
     options = {"n_train": args.n_train, "n_dev": args.n_dev, "n_test": args.n_test, "workers": args.workers,
+               "utterances_per_speaker": args.utterances_per_speaker,
                "families": args.families.split(",") if args.families else None,
                "n_src_list": args.n_src}
     generate_speech_corpus(
@@ -60,6 +61,7 @@ def _data_speech(args) -> int:
         holdout_family=args.holdout_family,
         speakers_dir=args.speakers,
         reverb=args.reverb,
+        codec=args.codec,
         force=args.force,
         log=print,
         **{key: value for key, value in options.items() if value is not None},
@@ -242,11 +244,16 @@ def build_parser() -> argparse.ArgumentParser:
     speech.add_argument("--n-train", type=int, help="training mixtures per speaker count (default 800)")
     speech.add_argument("--n-dev", type=int, help="dev mixtures per speaker count (default 100)")
     speech.add_argument("--n-test", type=int, help="test mixtures per speaker count (default 100)")
+    speech.add_argument("--utterances-per-speaker", type=int,
+                        help="each speaker's pool of utterances, which mixtures reuse (default 12)")
     speech.add_argument("--families", help=f"voice families, comma-separated, of {','.join(FAMILIES)} (default "
                         f"{','.join(DEFAULT_FAMILIES)}; festvox and ktuberling add recorded speakers of other languages)")
     speech.add_argument("--holdout-family", help="keep this family out of train and dev; it becomes split test-FAMILY")
     speech.add_argument("--speakers", metavar="DIR", help="use your recordings: DIR/<speaker>/*.wav instead of voices")
     speech.add_argument("--reverb", type=float, default=0.0, help="fraction of mixtures in a room (dry targets)")
+    speech.add_argument("--codec", type=float, default=0.0,
+                        help="fraction of utterances through a telephone codec (GSM, A-law, mu-law; not the "
+                        "held-out family's)")
     speech.add_argument("--workers", type=int, help="threads (the output does not depend on it; default 2)")
     speech.add_argument("--force", action="store_true", help="replace an existing corpus")
     speech.set_defaults(func=_data_speech)

@@ -12,7 +12,8 @@ import soundfile as sf
 
 from separation.cli import main
 from separation.data.audio import read_wav
-from separation.data.speech_augment import reverberate, room_impulse_responses, warp
+from separation.data.speech_augment import CODECS, codec, reverberate, room_impulse_responses, warp
+from separation.errors import UserError
 from separation.data.speech_corpus import _mode_signals, generate_speech_corpus
 from separation.data.speech_voices import (
     DEFAULT_FAMILIES,
@@ -167,6 +168,45 @@ def test_speaker_perturbation_scales_a_synthetic_voice_pitch():
     speech = np.asarray(speech, dtype=np.float64)
     ratio = autocorrelation_pitch(warp(speech, 1.13), rate) / autocorrelation_pitch(speech, rate)
     assert ratio == pytest.approx(1.13, rel=0.03)
+
+
+def snr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
+    return float(10 * np.log10(np.sum(reference**2) / np.sum((estimate - reference) ** 2)))
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+def test_codecs_keep_length_and_level_and_add_their_coding_error(rate):
+    time = np.arange(rate) / rate
+    voiced = 0.05 * sum(np.sin(2 * np.pi * 140 * k * time) / k for k in range(1, 20)) * (1 + np.sin(2 * np.pi * 3 * time))
+    speech = np.convolve(voiced, np.ones(3) / 3, mode="same")  # softened: at 16 kHz little is left above 4 kHz
+    for name in CODECS:
+        coded = codec(speech, rate, name)
+        assert coded.shape == speech.shape
+        assert np.sqrt(np.mean(coded**2)) == pytest.approx(np.sqrt(np.mean(speech**2)), rel=0.15)
+        quality = snr_db(speech, coded)
+        # Companding keeps ~8 bits (about 35 dB); GSM 06.10 is a vocoder, far coarser, yet plainly the same signal.
+        assert (15 < quality < 50) if name != "gsm" else (5 < quality < 25), (name, quality)
+    with pytest.raises(UserError, match="codec must be one of gsm, alaw, ulaw, got 'mp3'"):
+        codec(speech, rate, "mp3")
+
+
+def test_codec_channel_codes_training_families_and_leaves_the_heldout_recordings_alone(tmp_path):
+    options = {**SMALL, "families": ("flite", "prompts"), "holdout_family": HOLDOUT}
+    generate_speech_corpus(tmp_path / "plain", seed=0, **options)
+    generate_speech_corpus(tmp_path / "coded", seed=0, codec=1.0, **options)
+    plain, coded = (tmp_path / name / "Libri2Mix" / "wav8k" / "min" for name in ("plain", "coded"))
+    rows = table(coded / "metadata" / "utterances.csv")
+    for row in rows:
+        held_out = row["split"] == f"test-{HOLDOUT}"
+        assert (row["channel"].split("+")[-1] in CODECS) != held_out, row
+    # The held-out split is byte for byte the corpus without codecs; a coded split is not.
+    for split, same in ((f"test-{HOLDOUT}", True), ("train-100", False)):
+        names = sorted(path.name for path in (plain / split / "s1").iterdir())
+        equal = [np.array_equal(sf.read(plain / split / "s1" / n)[0], sf.read(coded / split / "s1" / n)[0]) for n in names]
+        assert all(equal) if same else not any(equal), split
+    assert not any("+" in row["channel"] for row in table(plain / "metadata" / "utterances.csv"))
+    with pytest.raises(UserError, match="codec and reverb must be in"):
+        generate_speech_corpus(tmp_path / "bad", seed=0, codec=1.5, **options)
 
 
 def test_reverberant_mixtures_keep_dry_targets():

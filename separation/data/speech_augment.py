@@ -6,15 +6,19 @@
   factors 0.88, 1.0 and 1.12 gives three distinct speakers, as speed
   perturbation does for ASR corpora.
 - `band_limit`: a random telephone-like or muffled channel.
+- `codec`: a round trip through a telephone codec (GSM 06.10, A-law, mu-law), as
+  the recorded telephone prompts went through one.
 - `reverberate`: a pyroomacoustics image-source shoebox room; the target stays
   the dry source, aligned on the direct path, as in WHAMR!.
 """
 
 from __future__ import annotations
 
+import io
 from fractions import Fraction
 
 import numpy as np
+import soundfile as sf
 from scipy.signal import butter, fftconvolve, resample_poly, sosfiltfilt
 
 from separation.errors import UserError
@@ -72,6 +76,39 @@ def random_channel(rng: np.random.Generator, signal: np.ndarray, sample_rate: in
     low = float(rng.uniform(80.0, 400.0))
     high = float(min(rng.uniform(2200.0, 3800.0), 0.475 * sample_rate))
     return band_limit(signal, sample_rate, low, high), f"{low:.0f}-{high:.0f}Hz"
+
+
+# Telephone codecs libsndfile writes: name -> WAV subtype. GSM 06.10 only codes 8 kHz.
+CODECS = {"gsm": "GSM610", "alaw": "ALAW", "ulaw": "ULAW"}
+CODEC_RATE = 8000
+
+
+def codec(signal: np.ndarray, sample_rate: int, name: str) -> np.ndarray:
+    """`signal` coded and decoded by telephone codec `name` at 8 kHz, back at `sample_rate`, same length.
+
+    The signal is scaled to a 0.9 peak for the codec (which clips at full scale)
+    and scaled back, so only the coding error changes it.
+    """
+    if name not in CODECS:
+        raise UserError(f"codec must be one of {', '.join(CODECS)}, got '{name}'")
+    peak = float(np.max(np.abs(signal))) if len(signal) else 0.0
+    if peak == 0.0:
+        return signal
+    narrow = resample(signal * (0.9 / peak), sample_rate, CODEC_RATE)
+    buffer = io.BytesIO()
+    sf.write(buffer, narrow, CODEC_RATE, subtype=CODECS[name], format="WAV")
+    buffer.seek(0)
+    decoded, _ = sf.read(buffer, dtype="float64")
+    decoded = resample(decoded[: len(narrow)], CODEC_RATE, sample_rate) * (peak / 0.9)
+    out = np.zeros_like(signal)
+    out[: min(len(out), len(decoded))] = decoded[: len(out)]
+    return out
+
+
+def random_codec(rng: np.random.Generator, signal: np.ndarray, sample_rate: int) -> tuple[np.ndarray, str]:
+    """`codec` with a codec drawn uniformly from `CODECS`; returns its name too."""
+    name = str(rng.choice(list(CODECS)))
+    return codec(signal, sample_rate, name), name
 
 
 def room_impulse_responses(

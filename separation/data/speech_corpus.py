@@ -13,8 +13,8 @@ real recorded Asterisk prompts; or a folder of user recordings). A speaker is on
 source voice at one speaker-perturbation factor (`speech_augment.warp`: pitch and
 formants scaled together), so a voice yields several distinct speakers; espeak-ng
 speakers also get their own accent, pitch and speed. Every utterance varies the
-pitch and tempo around its speaker's, and some pass through a band-limited channel;
-`utterances.csv` names each utterance's family, voice, source, text and channel.
+pitch and tempo around its speaker's, some pass through a band-limited channel and,
+on request, a telephone codec; `utterances.csv` names each utterance's family, voice, source, text and channel.
 
 Splits are disjoint by person (the human or espeak-ng variant behind a voice):
 no test or dev speaker, nor any perturbed copy of one, is heard in training. With
@@ -52,6 +52,7 @@ import soundfile as sf
 from separation.data.audio import quantize_pcm16, wav_bytes
 from separation.data.speech_augment import (
     random_channel,
+    random_codec,
     resample,
     reverberate,
     room_impulse_responses,
@@ -303,9 +304,11 @@ class Utterance:
 
 
 def render_speaker(
-    seed: int, speaker: Speaker, count: int, words: tuple[int, int], sample_rate: int, channel_probability: float
+    seed: int, speaker: Speaker, count: int, words: tuple[int, int], sample_rate: int, channel_probability: float,
+    codec_probability: float = 0.0,
 ) -> list[Utterance]:
-    """Every utterance of one speaker: synthesised (or read), resampled, trimmed, warped, maybe band-limited."""
+    """Every utterance of one speaker: synthesised (or read), resampled, trimmed, warped, maybe band-limited,
+    maybe telephone-coded."""
     requests = utterance_requests(seed, speaker, count, words)
     try:
         produced = synthesize(speaker.voice, speaker.accent, [r for r, _ in requests])
@@ -314,6 +317,8 @@ def render_speaker(
     except (OSError, subprocess.SubprocessError, sf.LibsndfileError) as error:
         raise CorpusError(f"{speaker.voice.family} voice {speaker.voice.name} failed: {error}") from None
     rng = np.random.default_rng([seed, 5, speaker.id])
+    # Its own stream, so a corpus without codecs keeps the bytes it had before they existed.
+    codec_rng = np.random.default_rng([seed, 6, speaker.id])
     utterances = []
     for index, ((request, factor), (audio, rate)) in enumerate(zip(requests, produced)):
         speech = trim_silence(resample(audio, rate, sample_rate), sample_rate)
@@ -321,6 +326,9 @@ def render_speaker(
         channel = "full"
         if rng.uniform() < channel_probability:
             speech, channel = random_channel(rng, speech, sample_rate)
+        if codec_rng.uniform() < codec_probability:
+            speech, name = random_codec(codec_rng, speech, sample_rate)
+            channel = f"{channel}+{name}"
         if len(speech) < sample_rate // 10:
             raise CorpusError(f"{speaker.voice.family} voice {speaker.voice.name} produced no speech for "
                               f"'{request.text[:80]}'")
@@ -572,6 +580,7 @@ def generate_speech_corpus(
     holdout_family: str | None = None,
     speakers_dir: str | Path | None = None,
     channel_probability: float = CHANNEL_PROBABILITY,
+    codec: float = 0.0,
     reverb: float = 0.0,
     workers: int = 2,
     force: bool = False,
@@ -600,6 +609,9 @@ def generate_speech_corpus(
         speakers_dir: use the recordings in this folder (one sub-folder per speaker)
             instead of `families`.
         channel_probability: fraction of utterances passed through a random band-pass.
+        codec: fraction of utterances passed through a random telephone codec
+            (`speech_augment.CODECS`), after any band-pass. The held-out family's
+            recordings are the measurement and keep the channel they were recorded with.
         reverb: fraction of mixtures heard in a random room (targets stay dry).
         workers: threads for synthesis and mixing (the output does not depend on it).
         force: replace existing `Libri{n}Mix/wav*k/{mode}` folders instead of refusing.
@@ -618,10 +630,11 @@ def generate_speech_corpus(
         raise CorpusError("mix_single needs noise=True (it is s1 + noise)")
     if len(speakers) != len(SPLITS):
         raise CorpusError(f"speakers must give (train, dev, test) counts, got {speakers}")
-    if min(n_train, n_dev, n_test) < 1 or not n_src_list or min(n_src_list) < 1:
-        raise CorpusError("n_train, n_dev, n_test and every n_src must be at least 1")
-    if not (0 <= channel_probability <= 1 and 0 <= reverb <= 1):
-        raise CorpusError(f"channel_probability and reverb must be in [0, 1], got {channel_probability}, {reverb}")
+    if min(n_train, n_dev, n_test, utterances_per_speaker) < 1 or not n_src_list or min(n_src_list) < 1:
+        raise CorpusError("n_train, n_dev, n_test, utterances_per_speaker and every n_src must be at least 1")
+    if not (0 <= channel_probability <= 1 and 0 <= codec <= 1 and 0 <= reverb <= 1):
+        raise CorpusError(f"channel_probability, codec and reverb must be in [0, 1], "
+                          f"got {channel_probability}, {codec}, {reverb}")
     families = tuple(families)
     if holdout_family is not None and (speakers_dir is not None or holdout_family not in families):
         raise CorpusError(f"holdout_family '{holdout_family}' must be one of the families used: {', '.join(families)}")
@@ -647,8 +660,9 @@ def generate_speech_corpus(
     # file writes release the GIL. Every job is a pure function of its arguments.
     try:
         with ThreadPoolExecutor(max(1, workers)) as pool:
-            rendered = list(pool.map(lambda s: render_speaker(seed, s, utterances_per_speaker, words_per_utterance,
-                                                              sample_rate, channel_probability), group_list))
+            rendered = list(pool.map(lambda s: render_speaker(
+                seed, s, utterances_per_speaker, words_per_utterance, sample_rate, channel_probability,
+                0.0 if s.split == f"test-{holdout_family}" else codec), group_list))
             made = [u for group in rendered for u in group]
             by_id = {u.id: u for u in made}
             pools = {split: {} for split in splits}
