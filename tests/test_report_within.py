@@ -1,6 +1,9 @@
 """The optimizers ranked within each value of a grouping axis (separation.analysis.within)."""
 
+from types import SimpleNamespace
+
 import numpy as np
+import pandas as pd
 
 from separation.analysis import within
 from separation.analysis.stats import MIN_SEEDS, bootstrap_mean
@@ -42,3 +45,26 @@ def test_verdict_needs_disjoint_tied_sets():
     assert within.verdict(overlapping) == "not resolved"
     same = {"a": _ranked(("adam", None), ("sgd", (1, 2))), "b": _ranked(("adam", None), ("sgd", (-1, 2)))}
     assert within.verdict(same) == "does not change"
+
+
+def _study(rows, varying):
+    """What grouping_factor reads of a study: its varying factors and one row per trial."""
+    columns = ["cell", "optimizer", "objective.name", "model.args.n_src"]
+    return SimpleNamespace(varying=varying, trials=pd.DataFrame(rows, columns=columns))
+
+
+def test_grouping_factor_is_the_added_axis_that_sets_the_others():
+    # The enhance_objectives shape: the objective sets n_src, the optimizer varies within each objective.
+    rows = [(f"{o}-{obj}", o, obj, n) for o in ("adam", "sgd") for obj, n in (("pit", 1), ("mixit", 4))]
+    varying = ["optimizer", "objective.name", "model.args.n_src"]
+    assert within.grouping_factor(_study(rows, varying)) == "objective.name"
+    # Crossed added axes: neither sets the other, so there is no grouping factor.
+    crossed = [(f"{o}-{obj}-{n}", o, obj, n) for o in ("adam", "sgd") for obj in ("pit", "mixit") for n in (1, 4)]
+    assert within.grouping_factor(_study(crossed, varying)) is None
+    # The optimizer fixed, or varied under one value only: nothing to rank within.
+    fixed = [(f"adam-{obj}", "adam", obj, n) for obj, n in (("pit", 1), ("mixit", 4))]
+    assert within.grouping_factor(_study(fixed, ["objective.name", "model.args.n_src"])) is None
+    lopsided = [("adam-pit", "adam", "pit", 1), ("sgd-pit", "sgd", "pit", 1), ("adam-mixit", "adam", "mixit", 4)]
+    assert within.grouping_factor(_study(lopsided, varying)) is None
+    # Only the optimizer axes vary: no added axis at all.
+    assert within.grouping_factor(_study(rows, ["optimizer"])) is None

@@ -131,7 +131,7 @@ class Comparison:
         return self.conservative is not None
 
 
-def _diverged(study: Study, cell: str) -> int:
+def lost_seeds(study: Study, cell: str) -> int:
     """Seeds of a cell that diverged or collapsed."""
     return int(study.by_cell[cell]["status"].isin(LOST).sum())
 
@@ -139,7 +139,7 @@ def _diverged(study: Study, cell: str) -> int:
 def compare(study: Study, a: str, b: str, column: str = "test") -> Comparison:
     """Cell a against cell b on one metric column, with bootstrap interval and probability of improvement."""
     values_a, values_b = seed_values(study, a, column), seed_values(study, b, column)
-    diverged_a, diverged_b = _diverged(study, a), _diverged(study, b)
+    diverged_a, diverged_b = lost_seeds(study, a), lost_seeds(study, b)
     conservative = p_conservative = None
     if diverged_a or diverged_b:
         cons_a, cons_b = seed_values(study, a, column, True), seed_values(study, b, column, True)

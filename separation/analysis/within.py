@@ -31,8 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from separation.analysis.cells import Comparison, best_per, compare, seed_values, select_best
-from separation.analysis.collect import FACTORS, LOST, Study
+from separation.analysis.cells import Comparison, best_per, compare, lost_seeds, seed_values, select_best
+from separation.analysis.collect import FACTORS, Study
 from separation.analysis.evaluation import ok_rows, score_columns
 from separation.analysis.findings import decisive
 from separation.analysis.stats import Interval, bootstrap_mean, median_iqr
@@ -119,7 +119,7 @@ def table(study: Study, factor: str, column: str) -> pd.DataFrame:
                    "val_final_median_conservative": entry.val_conservative,
                    f"{column}_median": median_iqr(seed_values(study, entry.cell, column))[0],
                    "seeds_ok": len(seed_values(study, entry.cell, column)),
-                   "seeds_lost": int(study.by_cell[entry.cell]["status"].isin(LOST).sum()),
+                   "seeds_lost": lost_seeds(study, entry.cell),
                    "tied_with_best": entry.tied,
                    "difference_from_best": decisive(c).estimate if c else 0.0,
                    "ci_low": decisive(c).low if c else np.nan, "ci_high": decisive(c).high if c else np.nan}
