@@ -13,7 +13,6 @@ import soundfile as sf
 from separation.cli import main
 from separation.data.audio import read_wav
 from separation.data.speech_augment import CODECS, codec, reverberate, room_impulse_responses, warp
-from separation.errors import UserError
 from separation.data.speech_corpus import _mode_signals, generate_speech_corpus
 from separation.data.speech_voices import (
     DEFAULT_FAMILIES,
@@ -25,6 +24,7 @@ from separation.data.speech_voices import (
     ktuberling_words,
     synthesize,
 )
+from separation.errors import UserError
 
 RATE = 8000
 HOLDOUT = "prompts"

@@ -47,6 +47,13 @@ def resample(signal: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     return resample_poly(signal, ratio.numerator, ratio.denominator)
 
 
+def fit_length(signal: np.ndarray, length: int) -> np.ndarray:
+    """Truncate or zero-pad at the end to `length` samples."""
+    if len(signal) >= length:
+        return signal[:length]
+    return np.pad(signal, (0, length - len(signal)))
+
+
 def warp(signal: np.ndarray, factor: float) -> np.ndarray:
     """Pitch and formants times `factor`, duration divided by it (`factor` in [0.5, 2]).
 
@@ -100,9 +107,7 @@ def codec(signal: np.ndarray, sample_rate: int, name: str) -> np.ndarray:
     buffer.seek(0)
     decoded, _ = sf.read(buffer, dtype="float64")
     decoded = resample(decoded[: len(narrow)], CODEC_RATE, sample_rate) * (peak / 0.9)
-    out = np.zeros_like(signal)
-    out[: min(len(out), len(decoded))] = decoded[: len(out)]
-    return out
+    return fit_length(decoded, len(signal))
 
 
 def random_codec(rng: np.random.Generator, signal: np.ndarray, sample_rate: int) -> tuple[np.ndarray, str]:

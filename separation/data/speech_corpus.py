@@ -51,6 +51,7 @@ import soundfile as sf
 
 from separation.data.audio import quantize_pcm16, wav_bytes
 from separation.data.speech_augment import (
+    fit_length,
     random_channel,
     random_codec,
     resample,
@@ -365,13 +366,6 @@ def set_level(signal: np.ndarray, level_db: float) -> np.ndarray:
     return signal.astype(np.float64) * (10 ** (level_db / 20) / max(rms, 1e-9))
 
 
-def fit_length(signal: np.ndarray, length: int) -> np.ndarray:
-    """Truncate or zero-pad at the end to `length` samples."""
-    if len(signal) >= length:
-        return signal[:length]
-    return np.pad(signal, (0, length - len(signal)))
-
-
 def wav_folder(sample_rate: int) -> str:
     if sample_rate % 1000:
         raise CorpusError(f"sample_rate must be a whole number of kHz (8000, 16000), got {sample_rate}")
@@ -662,7 +656,7 @@ def generate_speech_corpus(
         with ThreadPoolExecutor(max(1, workers)) as pool:
             rendered = list(pool.map(lambda s: render_speaker(
                 seed, s, utterances_per_speaker, words_per_utterance, sample_rate, channel_probability,
-                0.0 if s.split == f"test-{holdout_family}" else codec), group_list))
+                0.0 if s.family == holdout_family else codec), group_list))
             made = [u for group in rendered for u in group]
             by_id = {u.id: u for u in made}
             pools = {split: {} for split in splits}
