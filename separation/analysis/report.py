@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from separation.analysis.cells import best_per, cell_table, compare, comparison_table, profile_times, seed_values, select_best
-from separation.analysis.collect import LOST, OK, OUTCOMES, PROVENANCE_FILE, Study, collect_study, collect_tables
+from separation.analysis.cells import best_per, cell_table, compare, comparison_table, lost_seeds, profile_times, seed_values, select_best
+from separation.analysis.collect import OK, OUTCOMES, PROVENANCE_FILE, Study, collect_study, collect_tables
 from separation.analysis import evaluation, within
 from separation.atomic import write_text_atomic
 from separation.analysis.figures import draw_all
@@ -464,7 +464,7 @@ def _within_section(study: Study, column: str) -> str:
     for value, entries in ranked.items():
         for rank, entry in enumerate(entries, 1):
             values = seed_values(study, entry.cell, column)
-            lost = int(study.by_cell[entry.cell]["status"].isin(LOST).sum())
+            lost = lost_seeds(study, entry.cell)
             if entry.comparison is None:
                 difference = "(best)"
             else:
