@@ -53,3 +53,15 @@ def tiny_speech_config(root, run_dir, **overrides):
         "trainer": {"max_epochs": 2, "log_every_n_steps": 1, "audio_examples": 1, "enable_progress_bar": False, "deterministic": True},
     }
     return config_from_dict(apply_overrides(data, overrides))
+
+
+def load_script(name: str):
+    """A file of scripts/ imported as a module (the scripts are not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module

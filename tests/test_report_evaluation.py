@@ -13,6 +13,7 @@ from separation.config import ConfigError
 from separation.errors import UserError
 from separation.evaluation.scores import enhance_scores, music_scores, speech_scores
 from separation.grid.spec import load_spec
+from conftest import load_script
 from test_report import find, write_trial
 
 REPO = Path(__file__).resolve().parent.parent
@@ -206,16 +207,6 @@ def test_readers_name_their_scores(tmp_path):
         enhance_scores(tmp_path)
 
 
-def _script():
-    import importlib.util
-
-    path = REPO / "scripts" / "evaluate_study.py"
-    module_spec = importlib.util.spec_from_file_location("evaluate_study", path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module
-
-
 def test_evaluate_study_runs_evaluate_per_finished_trial(tmp_path, capsys):
     """A fake `separation evaluate`: argument lists, a temporary folder renamed in, failures counted, lost trials skipped."""
     import subprocess
@@ -245,7 +236,7 @@ def test_evaluate_study_runs_evaluate_per_finished_trial(tmp_path, capsys):
         write_eval(out, eval_summary(7.0, 0.9))
         return subprocess.CompletedProcess(command, 0, "crced: 106 utterances of test, means: si_snri 7.00\n", "")
 
-    evaluate_study = _script()
+    evaluate_study = load_script("evaluate_study")
     assert evaluate_study.main([str(study), "--only-missing", "--device", "cpu"], run=fake_run) == 1
     printed = capsys.readouterr().out
     assert sorted(Path(c[4]).parent.name for c in calls) == ["a-ok", "d-fail", "e-stop"]

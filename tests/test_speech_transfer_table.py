@@ -3,20 +3,10 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _script():
-    path = REPO / "scripts" / "speech_transfer_table.py"
-    module_spec = importlib.util.spec_from_file_location("speech_transfer_table", path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module
+from conftest import load_script
 
 
 def _evaluation(folder: Path, rows: list[tuple[str, float, float]]) -> Path:
@@ -31,7 +21,7 @@ def _evaluation(folder: Path, rows: list[tuple[str, float, float]]) -> Path:
 
 
 def test_paired_differences_are_per_mixture_whatever_the_row_order(tmp_path):
-    table = _script()
+    table = load_script("speech_transfer_table")
     a = _evaluation(tmp_path / "a__t", [("m1", 3.0, 0.1), ("m2", 1.0, -0.2), ("m3", 2.5, 0.0)])
     b = _evaluation(tmp_path / "b__t", [("m3", 2.0, 0.0), ("m1", 1.0, 0.1), ("m2", 1.5, -0.2)])
     assert table.paired_differences(a, b) == {"m1": 2.0, "m2": -0.5, "m3": 0.5}
@@ -41,7 +31,7 @@ def test_paired_differences_are_per_mixture_whatever_the_row_order(tmp_path):
 
 
 def test_paired_differences_refuse_evaluations_of_other_mixtures(tmp_path):
-    table = _script()
+    table = load_script("speech_transfer_table")
     a = _evaluation(tmp_path / "a__t", [("m1", 3.0, 0.1), ("m2", 1.0, -0.2)])
     other_ids = _evaluation(tmp_path / "b__t", [("m1", 1.0, 0.1), ("m9", 1.0, -0.2)])
     with pytest.raises(SystemExit, match="different mixtures"):
