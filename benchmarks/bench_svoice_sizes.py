@@ -29,6 +29,8 @@ CANDIDATES = {
     BASELINE: {"enc_dim": 64, "hidden_size": 48, "num_repeats": 2},
     "N=64 H=96 R=2": {"enc_dim": 64, "hidden_size": 96, "num_repeats": 2},
     "N=64 H=48 R=4": {"enc_dim": 64, "hidden_size": 48, "num_repeats": 4},
+    "N=64 H=96 R=3": {"enc_dim": 64, "hidden_size": 96, "num_repeats": 3},
+    "N=64 H=128 R=2": {"enc_dim": 64, "hidden_size": 128, "num_repeats": 2},
     "N=64 H=96 R=4": {"enc_dim": 64, "hidden_size": 96, "num_repeats": 4},
     "N=128 H=128 R=2": {"enc_dim": 128, "hidden_size": 128, "num_repeats": 2},
 }
