@@ -24,15 +24,16 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_svoice_step import RATE, SIZES, _batches, plain_step  # noqa: E402
 
+SMALL = SIZES["small"]["model"]  # the `svoice_cpu` model: N=64, L=8, H=48, R=2
 BASELINE = "N=64 H=48 R=2"
 CANDIDATES = {
-    BASELINE: {"enc_dim": 64, "hidden_size": 48, "num_repeats": 2},
-    "N=64 H=96 R=2": {"enc_dim": 64, "hidden_size": 96, "num_repeats": 2},
-    "N=64 H=48 R=4": {"enc_dim": 64, "hidden_size": 48, "num_repeats": 4},
-    "N=64 H=96 R=3": {"enc_dim": 64, "hidden_size": 96, "num_repeats": 3},
-    "N=64 H=128 R=2": {"enc_dim": 64, "hidden_size": 128, "num_repeats": 2},
-    "N=64 H=96 R=4": {"enc_dim": 64, "hidden_size": 96, "num_repeats": 4},
-    "N=128 H=128 R=2": {"enc_dim": 128, "hidden_size": 128, "num_repeats": 2},
+    BASELINE: SMALL,
+    "N=64 H=96 R=2": {**SMALL, "hidden_size": 96},
+    "N=64 H=48 R=4": {**SMALL, "num_repeats": 4},
+    "N=64 H=96 R=3": {**SMALL, "hidden_size": 96, "num_repeats": 3},
+    "N=64 H=128 R=2": {**SMALL, "hidden_size": 128},
+    "N=64 H=96 R=4": {**SMALL, "hidden_size": 96, "num_repeats": 4},
+    "N=128 H=128 R=2": {**SMALL, "enc_dim": 128, "hidden_size": 128},
 }
 
 
@@ -40,10 +41,7 @@ def _model(args: dict):
     from separation.models.svoice import SVoice
 
     torch.manual_seed(0)
-    small = SIZES["small"]
-    return SVoice(n_src=2, kernel_size=8, sample_rate=RATE, segment_seconds=small["seconds"],
-                  input_normalization=True, **args)
-
+    return SVoice(n_src=2, sample_rate=RATE, segment_seconds=SIZES["small"]["seconds"], input_normalization=True, **args)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

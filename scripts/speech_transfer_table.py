@@ -54,13 +54,18 @@ def mixture_groups(folder: Path, corpus: Path, column: str) -> dict[str, str]:
         return {r["mixture_ID"]: "+".join(sorted(r[column].split("+"))) for r in csv.DictReader(handle)}
 
 
+def grouped(values: dict[str, float], group_of: dict[str, str]) -> dict[str, list[float]]:
+    """Per-mixture values (keyed by mixture id) gathered by each mixture's group, groups sorted by name."""
+    groups: dict[str, list[float]] = defaultdict(list)
+    for key, value in values.items():
+        groups[group_of[key]].append(value)
+    return dict(sorted(groups.items()))
+
+
 def group_rows(folder: Path, corpus: Path, column: str) -> list[list[str]]:
     """Mean SI-SNRi of the evaluation's mixtures grouped by a `mixture_info` column (`families` or `voices`)."""
-    group_of = mixture_groups(folder, corpus, column)
-    groups: dict[str, list[float]] = defaultdict(list)
-    for row in read_metrics(folder):
-        groups[group_of[row["id"]]].append(float(row["si_snri"]))
-    return [[name, str(len(v)), f"{np.mean(v):.2f}"] for name, v in sorted(groups.items())]
+    si_snri = {row["id"]: float(row["si_snri"]) for row in read_metrics(folder)}
+    return [[name, str(len(v)), f"{np.mean(v):.2f}"] for name, v in grouped(si_snri, mixture_groups(folder, corpus, column)).items()]
 
 
 def paired_differences(folder_a: Path, folder_b: Path) -> dict[str, float]:
@@ -81,8 +86,8 @@ def paired_differences(folder_a: Path, folder_b: Path) -> dict[str, float]:
     return {key: float(a[key]["si_snri"]) - float(b[key]["si_snri"]) for key in sorted(a)}
 
 
-def paired_row(folder_a: Path, folder_b: Path) -> list[str]:
-    diff = np.array(list(paired_differences(folder_a, folder_b).values()))
+def paired_row(folder_a: Path, folder_b: Path, differences: dict[str, float]) -> list[str]:
+    diff = np.array(list(differences.values()))
     interval = bootstrap_mean(diff)
     return [folder_a.name, folder_b.name, str(diff.size), f"{interval.estimate:+.2f} [{interval.low:+.2f}, {interval.high:+.2f}]",
             f"{(diff > 0).mean():.2f}"]
@@ -112,25 +117,21 @@ def main() -> None:
             print("|---|---:|---:|")
             for row in group_rows(Path(folder), Path(corpus), column):
                 print("| " + " | ".join(row) + " |")
-    if args.paired:
+    differences = {(a, b): paired_differences(Path(a), Path(b)) for a, b in args.paired}
+    if differences:
         print("\nPaired over the same mixtures (A - B, SI-SNRi dB; bootstrap 95% interval of the mean difference):\n")
         print("| A | B | mixtures | mean difference [95% CI] | share of mixtures where A is better |")
         print("|---|---|---:|---|---:|")
-        for folder_a, folder_b in args.paired:
-            print("| " + " | ".join(paired_row(Path(folder_a), Path(folder_b))) + " |")
-    if args.paired and args.paired_voices:
-        for folder_a, folder_b in args.paired:
-            diff = paired_differences(Path(folder_a), Path(folder_b))
+        for (folder_a, folder_b), diff in differences.items():
+            print("| " + " | ".join(paired_row(Path(folder_a), Path(folder_b), diff)) + " |")
+    if args.paired_voices:
+        for (folder_a, folder_b), diff in differences.items():
             group_of = mixture_groups(Path(folder_a), Path(args.paired_voices), "voices")
-            groups: dict[str, list[float]] = defaultdict(list)
-            for key, value in diff.items():
-                groups[group_of[key]].append(value)
             print(f"\n{Path(folder_a).name} - {Path(folder_b).name}, by the voices of each mixture:\n")
             print("| voices | mixtures | mean difference |")
             print("|---|---:|---:|")
-            for name, values in sorted(groups.items()):
+            for name, values in grouped(diff, group_of).items():
                 print(f"| {name} | {len(values)} | {np.mean(values):+.2f} |")
-
 
 if __name__ == "__main__":
     main()

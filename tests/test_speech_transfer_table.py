@@ -24,8 +24,9 @@ def test_paired_differences_are_per_mixture_whatever_the_row_order(tmp_path):
     table = load_script("speech_transfer_table")
     a = _evaluation(tmp_path / "a__t", [("m1", 3.0, 0.1), ("m2", 1.0, -0.2), ("m3", 2.5, 0.0)])
     b = _evaluation(tmp_path / "b__t", [("m3", 2.0, 0.0), ("m1", 1.0, 0.1), ("m2", 1.5, -0.2)])
-    assert table.paired_differences(a, b) == {"m1": 2.0, "m2": -0.5, "m3": 0.5}
-    model_a, model_b, count, mean, share = table.paired_row(a, b)
+    differences = table.paired_differences(a, b)
+    assert differences == {"m1": 2.0, "m2": -0.5, "m3": 0.5}
+    model_a, model_b, count, mean, share = table.paired_row(a, b, differences)
     assert (model_a, model_b, count, share) == ("a__t", "b__t", "3", "0.67")
     assert mean.startswith("+0.67 [")
 
