@@ -427,12 +427,16 @@ def _evaluation_section(study: Study) -> str:
     return "\n".join(lines)
 
 
-def _within_section(study: Study, column: str) -> str:
-    """The optimizers ranked within each value of the grouping factor (separation.analysis.within), when there is one."""
+def _within_section(study: Study, column: str, ranked: dict | None = None) -> str:
+    """The optimizers ranked within each value of the grouping factor (separation.analysis.within), when there is one.
+
+    `ranked`: `within.rank_within`'s result when the caller already has it (write_study also writes it to within.csv).
+    """
     factor = within.grouping_factor(study)
     if factor is None:
         return ""
-    ranked = within.rank_within(study, factor, column)
+    if ranked is None:
+        ranked = within.rank_within(study, factor, column)
     split = "test" if column == "test" else "validation"
     metric = study.headline.name
     names = evaluation.score_columns(study.evaluations) if study.evaluations is not None else []
@@ -627,7 +631,8 @@ FILES = """## Files
 """
 
 
-def render(study: Study, table: pd.DataFrame, drawn, spec_path, study_dir_arg: str, out_dir_arg: str) -> str:
+def render(study: Study, table: pd.DataFrame, drawn, spec_path, study_dir_arg: str, out_dir_arg: str,
+           ranked: dict | None = None) -> str:
     column = report_column(study)
     return "\n".join([
         _header(study, spec_path, study_dir_arg, out_dir_arg),
@@ -637,7 +642,7 @@ def render(study: Study, table: pd.DataFrame, drawn, spec_path, study_dir_arg: s
         _cells_section(study, table, column),
         *filter(None, [_evaluation_section(study)]),
         _selection(study, column),
-        *filter(None, [_within_section(study, column)]),
+        *filter(None, [_within_section(study, column, ranked)]),
         _findings(study, column),
         _early_ranking(study),
         _figures(drawn),
@@ -694,10 +699,11 @@ def write_study(study: Study, out_dir: str | Path, spec_path, study_dir_arg: str
         if study.evaluations is not None and not study.evaluations.empty:
             study.evaluations.to_csv(temporary / evaluation.FILE, index=False)
         factor = within.grouping_factor(study)
-        if factor is not None:
-            within.table(study, factor, column).to_csv(temporary / "within.csv", index=False)
+        ranked = within.rank_within(study, factor, column) if factor is not None else None
+        if ranked is not None:
+            within.table(study, factor, column, ranked).to_csv(temporary / "within.csv", index=False)
         drawn = draw_all(study, temporary / "figures")
-        text = render(study, table, drawn, spec_path, study_dir_arg, str(out_dir))
+        text = render(study, table, drawn, spec_path, study_dir_arg, str(out_dir), ranked)
         (temporary / "REPORT.md").write_text(text)
         write_text_atomic(temporary / PROVENANCE_FILE, json.dumps({"lines": provenance_lines(study)}, indent=2) + "\n")
     except BaseException:

@@ -107,9 +107,13 @@ def verdict(ranked: dict[str, list[Ranked]]) -> str:
     return "changes" if disjoint else "not resolved"
 
 
-def table(study: Study, factor: str, column: str) -> pd.DataFrame:
-    """within.csv: one row per (value, optimizer) with its rank, selection value, test median and evaluation means."""
-    ranked = rank_within(study, factor, column)
+def table(study: Study, factor: str, column: str, ranked: dict[str, list[Ranked]] | None = None) -> pd.DataFrame:
+    """within.csv: one row per (value, optimizer) with its rank, selection value, test median and evaluation means.
+
+    `ranked`: `rank_within(study, factor, column)` when the caller already has it (its bootstraps are the cost).
+    """
+    if ranked is None:
+        ranked = rank_within(study, factor, column)
     names = score_columns(study.evaluations) if study.evaluations is not None else []
     rows = []
     for value, entries in ranked.items():
