@@ -427,16 +427,15 @@ def _evaluation_section(study: Study) -> str:
     return "\n".join(lines)
 
 
-def _within_section(study: Study, column: str, ranked: dict | None = None) -> str:
+def _within_section(study: Study, column: str, ranked: dict | None) -> str:
     """The optimizers ranked within each value of the grouping factor (separation.analysis.within), when there is one.
 
-    `ranked`: `within.rank_within`'s result when the caller already has it (write_study also writes it to within.csv).
+    `ranked`: `within.rank_within`'s result, computed once by write_study (it also goes to within.csv); None
+    when no factor groups the cells.
     """
-    factor = within.grouping_factor(study)
-    if factor is None:
-        return ""
     if ranked is None:
-        ranked = within.rank_within(study, factor, column)
+        return ""
+    factor = within.grouping_factor(study)
     split = "test" if column == "test" else "validation"
     metric = study.headline.name
     names = evaluation.score_columns(study.evaluations) if study.evaluations is not None else []
@@ -632,7 +631,7 @@ FILES = """## Files
 
 
 def render(study: Study, table: pd.DataFrame, drawn, spec_path, study_dir_arg: str, out_dir_arg: str,
-           ranked: dict | None = None) -> str:
+           ranked: dict | None) -> str:
     column = report_column(study)
     return "\n".join([
         _header(study, spec_path, study_dir_arg, out_dir_arg),

@@ -107,13 +107,11 @@ def verdict(ranked: dict[str, list[Ranked]]) -> str:
     return "changes" if disjoint else "not resolved"
 
 
-def table(study: Study, factor: str, column: str, ranked: dict[str, list[Ranked]] | None = None) -> pd.DataFrame:
+def table(study: Study, factor: str, column: str, ranked: dict[str, list[Ranked]]) -> pd.DataFrame:
     """within.csv: one row per (value, optimizer) with its rank, selection value, test median and evaluation means.
 
-    `ranked`: `rank_within(study, factor, column)` when the caller already has it (its bootstraps are the cost).
+    `ranked`: `rank_within(study, factor, column)`, which the report's section also uses (its bootstraps are the cost).
     """
-    if ranked is None:
-        ranked = rank_within(study, factor, column)
     names = score_columns(study.evaluations) if study.evaluations is not None else []
     rows = []
     for value, entries in ranked.items():
