@@ -160,7 +160,7 @@ def _report(args) -> int:
 
     study_dir = Path(args.study_dir)
     out_dir = Path(args.output) if args.output else Path("results") / study_dir.resolve().name
-    report = write_report(study_dir, out_dir, args.spec)
+    report = write_report(study_dir, out_dir, args.spec, force=args.force)
     print(f"{report} (tables and figures beside it)")
     return 0
 
@@ -205,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("study_dir", help="a study folder written by `separation grid`, e.g. runs/quick")
     report.add_argument("-o", "--output", help="output folder (default: results/<study folder name>)")
     report.add_argument("--spec", help="the study's grid spec: lists the trials never started (missing cells) and the study's question")
+    report.add_argument("--force", action="store_true",
+                        help="write into a non-empty folder that is not a report (its other files are kept)")
     report.set_defaults(func=_report)
 
     separate = commands.add_parser("separate", help="separate audio files of any length with a trained checkpoint")

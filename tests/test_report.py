@@ -128,7 +128,9 @@ def study(tmp_path_factory):
             write_trial(root / "runs" / "synth" / trial.id, trial, status, last_epoch={"diverged": 2, "running": 2}.get(status, EPOCHS))
     out = root / "results" / "synth"
     out.mkdir(parents=True)
-    (out / "stale.txt").write_text("from an older report")  # a report regenerates its folder
+    (out / "provenance.json").write_text('{"lines": []}')  # the folder of an older report,
+    (out / "evaluation.csv").write_text("from an older report\n")  # with a table this one does not write,
+    (out / "README.md").write_text("hand-written\n")  # and a file no report writes
     report = write_report(root / "runs" / "synth", out, root / "synth.yaml")
     return {"root": root, "spec": spec, "special": special, "report": report, "out": out}
 
@@ -218,7 +220,8 @@ def test_report_lists_missing_diverged_and_failed_and_answers_the_claims(study):
 
 def test_report_replaces_an_old_one_and_needs_a_study(study, tmp_path):
     out = study["out"]
-    assert not (out / "stale.txt").exists() and (out / "REPORT.md").exists()
+    assert not (out / "evaluation.csv").exists() and (out / "REPORT.md").exists()
+    assert (out / "README.md").read_text() == "hand-written\n"
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temporary folder left behind
     with pytest.raises(UserError, match="no such study folder"):
         write_report(tmp_path / "nowhere", tmp_path / "out")

@@ -8,14 +8,16 @@
                                   figures/*.png
                                   REPORT.md     question, setup, tables, figures, findings
 
-Everything is written into a temporary sibling folder that replaces the output
-folder only once complete, so a crash never leaves half a report.
+Everything is written into a fresh temporary folder first, then moved into the
+output folder file by file, REPORT.md last (`separation.outputs.install_files`).
+The output folder may hold files the report does not write (a hand-written
+README.md): they are kept. A folder that is not a report of this suite (see
+`is_report_folder`) is written into only with `force`; a file is never replaced.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections import Counter
 from datetime import datetime
@@ -28,10 +30,12 @@ from separation.analysis.cells import best_per, cell_table, compare, comparison_
 from separation.analysis.collect import OK, OUTCOMES, PROVENANCE_FILE, Study, collect_study, collect_tables
 from separation.analysis import evaluation, within
 from separation.atomic import write_text_atomic
-from separation.analysis.figures import draw_all
+from separation.analysis.figures import FIGURES, draw_all
 from separation.analysis.findings import claims, describe, hue_comparisons, report_column
 from separation.analysis.ranking import FIRST_LOSS_STEP, RESAMPLES as RANK_RESAMPLES, early_ranking
 from separation.analysis.stats import LEVEL, MIN_SEEDS, RESAMPLES, median_iqr
+from separation.errors import UserError
+from separation.outputs import fresh_folder, install_files, refuse_file
 from separation.tasks import get_task
 
 DATA_KEYS = (
@@ -654,38 +658,58 @@ def _trials_csv(study: Study) -> pd.DataFrame:
     return study.trials[first + [c for c in study.trials.columns if c not in first]]
 
 
-def _replace(temporary: Path, out_dir: Path) -> None:
-    """Swap the finished temporary folder in; the old report is removed only after."""
-    old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-    if out_dir.exists():
-        os.replace(out_dir, old)
-    os.replace(temporary, out_dir)
-    shutil.rmtree(old, ignore_errors=True)
+REPORT_FILE = "REPORT.md"
+# Every file a report writes: only these are ever replaced or removed in its folder.
+OWN_FILES = ("trials.csv", "steps.csv", "cells.csv", "comparisons.csv", evaluation.FILE, "within.csv",
+             PROVENANCE_FILE, REPORT_FILE, *(f"figures/{name}" for name, _, _ in FIGURES))
+
+
+def is_report_folder(folder: Path) -> bool:
+    """A report of this suite: its provenance.json, or (reports older than that file) REPORT.md beside trials.csv."""
+    return (folder / PROVENANCE_FILE).is_file() or ((folder / REPORT_FILE).is_file() and (folder / "trials.csv").is_file())
+
+
+def check_output(out_dir: str | Path, force: bool = False) -> None:
+    """Refuse an output that would overwrite what the user wrote: a file, or a non-empty
+    folder that is not a report (unless `force`, which still deletes nothing of theirs)."""
+    out_dir = Path(out_dir)
+    refuse_file(out_dir, "report folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not is_report_folder(out_dir) and not force:
+        raise UserError(f"{out_dir}: folder holds files and is not a report of this suite (no {PROVENANCE_FILE}, "
+                        f"no {REPORT_FILE} with trials.csv); choose another -o, or pass --force to write the report "
+                        "files into it (nothing else in it is touched)")
 
 
 def write_report(study_dir: str | Path, out_dir: str | Path, spec_path: str | Path | None = None,
-                 evaluation_folder: str = evaluation.DEFAULT_FOLDER) -> Path:
+                 evaluation_folder: str = evaluation.DEFAULT_FOLDER, force: bool = False) -> Path:
     """Collect the study, write tables, figures and REPORT.md into `out_dir`; returns the REPORT.md path.
 
     `evaluation_folder`: the folder of each trial where `separation evaluate` wrote its scores.
+    `force`: write into a non-empty folder that is not a report (see `check_output`).
     """
+    check_output(out_dir, force)  # before the slow collection
     study = collect_study(study_dir, spec_path, evaluation_folder)
-    return write_study(study, out_dir, spec_path, str(study_dir))
+    return write_study(study, out_dir, spec_path, str(study_dir), force)
 
 
-def write_report_from_tables(results_dir: str | Path, spec_path: str | Path, out_dir: str | Path | None = None) -> Path:
+def write_report_from_tables(results_dir: str | Path, spec_path: str | Path, out_dir: str | Path | None = None,
+                             force: bool = False) -> Path:
     """Regenerate a committed report from its own tables and the spec (no runs needed); in place by default."""
+    out_dir = out_dir if out_dir is not None else results_dir
+    check_output(out_dir, force)
     study = collect_tables(results_dir, spec_path)
-    return write_study(study, out_dir if out_dir is not None else results_dir, spec_path, f"runs/{study.name}")
+    return write_study(study, out_dir, spec_path, f"runs/{study.name}", force)
 
 
-def write_study(study: Study, out_dir: str | Path, spec_path, study_dir_arg: str) -> Path:
-    """Write a collected study's tables, figures, provenance.json and REPORT.md into `out_dir`, atomically."""
+def write_study(study: Study, out_dir: str | Path, spec_path, study_dir_arg: str, force: bool = False) -> Path:
+    """Write a collected study's tables, figures, provenance.json and REPORT.md into `out_dir`.
+
+    Only the report's own files (`OWN_FILES`) in `out_dir` are replaced or, when
+    this report does not write them (no evaluation.csv this time), removed.
+    """
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
-    shutil.rmtree(temporary, ignore_errors=True)
-    temporary.mkdir()
+    check_output(out_dir, force)
+    temporary = fresh_folder(out_dir.parent, out_dir.name)
     try:
         table = cell_table(study)
         _trials_csv(study).to_csv(temporary / "trials.csv", index=False)
@@ -703,10 +727,9 @@ def write_study(study: Study, out_dir: str | Path, spec_path, study_dir_arg: str
             within.table(study, factor, column, ranked).to_csv(temporary / "within.csv", index=False)
         drawn = draw_all(study, temporary / "figures")
         text = render(study, table, drawn, spec_path, study_dir_arg, str(out_dir), ranked)
-        (temporary / "REPORT.md").write_text(text)
+        (temporary / REPORT_FILE).write_text(text)
         write_text_atomic(temporary / PROVENANCE_FILE, json.dumps({"lines": provenance_lines(study)}, indent=2) + "\n")
-    except BaseException:
+        install_files(temporary, out_dir, OWN_FILES, last=(REPORT_FILE,))
+    finally:
         shutil.rmtree(temporary, ignore_errors=True)
-        raise
-    _replace(temporary, out_dir)
-    return out_dir / "REPORT.md"
+    return out_dir / REPORT_FILE

@@ -1,0 +1,136 @@
+"""No file of the user's lost, no result mislabelled (issue #26).
+
+Every command with an output folder is pointed at a folder holding files it did
+not write: they survive, byte for byte. Bad input (non-finite audio, corrupt or
+pickled checkpoints) gives one line on stderr and writes nothing. Racing
+workers never both take over one dead claim.
+"""
+
+import hashlib
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from conftest import load_script
+from separation.analysis.report import write_report
+from separation.cli import main
+from separation.grid.spec import load_spec
+from test_report import BASE, write_trial
+
+MINI_SPEC = """# Tiny study for the output-folder tests.
+study: mini
+base: base.yaml
+axes:
+  optimizer: [{name: adam, lr: 1.0e-3}]
+  seed: [0, 1]
+"""
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file under `folder` (hidden ones included) by relative path, with a hash of its bytes."""
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def user_files(folder: Path) -> dict[str, str]:
+    """A folder of the user's: a thesis, a sub-folder with data, a hand-written README."""
+    (folder / "sub").mkdir(parents=True, exist_ok=True)
+    (folder / "thesis.tex").write_text("\\documentclass{article}\n")
+    (folder / "sub" / "data.csv").write_text("a,b\n1,2\n")
+    (folder / "README.md").write_text("# Notes by hand\n")
+    return snapshot(folder)
+
+
+def run_cli(argv: list[str], capsys) -> tuple[int, list[str]]:
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exit_:
+        code = exit_.code
+    err = capsys.readouterr().err
+    return code, [line for line in err.splitlines() if line.strip()]
+
+
+def assert_one_error_line(code, lines, name):
+    assert code == 2, lines
+    assert len(lines) == 1 and lines[0].startswith("separation: error:") and name in lines[0], lines
+
+
+# ------------------------------------------------------------------------------ report
+
+
+@pytest.fixture(scope="module")
+def mini_study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mini")
+    (root / "base.yaml").write_text(BASE)
+    (root / "mini.yaml").write_text(MINI_SPEC)
+    for trial in load_spec(root / "mini.yaml").trials:
+        write_trial(root / "runs" / "mini" / trial.id, trial, "completed")
+    return root
+
+
+def test_report_refuses_a_folder_of_the_users(mini_study, tmp_path, capsys):
+    out = tmp_path / "thesis"
+    before = user_files(out)
+    code, lines = run_cli(["report", mini_study / "runs" / "mini", "-o", out], capsys)
+    assert_one_error_line(code, lines, str(out))
+    assert "--force" in lines[0]
+    assert snapshot(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["thesis"]
+
+
+def test_report_refuses_a_file(mini_study, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("README.md").write_text("# The project\n")
+    for force in ([], ["--force"]):
+        code, lines = run_cli(["report", mini_study / "runs" / "mini", "-o", "README.md", *force], capsys)
+        assert_one_error_line(code, lines, "README.md")
+        assert Path("README.md").read_text() == "# The project\n"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]  # no hidden .README.md.old-<pid>
+
+
+def test_report_with_force_keeps_the_users_files(mini_study, tmp_path, capsys):
+    out = tmp_path / "thesis"
+    before = user_files(out)
+    code, lines = run_cli(["report", mini_study / "runs" / "mini", "-o", out, "--force"], capsys)
+    assert code == 0, lines
+    after = snapshot(out)
+    assert {k: after[k] for k in before} == before
+    assert "REPORT.md" in after and "trials.csv" in after
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left behind
+
+
+def test_regenerating_a_report_keeps_its_readme(mini_study, tmp_path, capsys):
+    out = tmp_path / "results" / "mini"
+    code, _ = run_cli(["report", mini_study / "runs" / "mini", "-o", out], capsys)
+    assert code == 0
+    (out / "README.md").write_text("# How this report was produced\n")
+    (out / "figures" / "mine.png").write_bytes(b"not drawn by the report")
+    (out / "within.csv").write_text("a table an older report wrote and this one does not\n")
+    (out / "provenance.json").unlink()  # an older report (results/svoice_schedulers_v2): REPORT.md and trials.csv
+    code, lines = run_cli(["report", mini_study / "runs" / "mini", "-o", out], capsys)
+    assert code == 0, lines
+    assert (out / "README.md").read_text() == "# How this report was produced\n"
+    assert (out / "figures" / "mine.png").read_bytes() == b"not drawn by the report"
+    assert not (out / "within.csv").exists() and (out / "provenance.json").is_file()
+
+
+def test_report_from_tables_keeps_the_readme_and_refuses_foreign_folders(mini_study, tmp_path, capsys):
+    out = tmp_path / "mini"
+    write_report(mini_study / "runs" / "mini", out, mini_study / "mini.yaml")
+    (out / "README.md").write_text("# Hand-written\n")
+    script = load_script("report_from_tables")
+    assert script.main([str(out), "--spec", str(mini_study / "mini.yaml")]) == 0
+    assert (out / "README.md").read_text() == "# Hand-written\n" and (out / "REPORT.md").is_file()
+    foreign = tmp_path / "thesis"
+    before = user_files(foreign)
+    assert script.main([str(out), "--spec", str(mini_study / "mini.yaml"), "-o", str(foreign)]) == 2
+    assert snapshot(foreign) == before
+    assert script.main([str(out), "--spec", str(mini_study / "mini.yaml"), "-o", str(foreign), "--force"]) == 0
+    assert {k: v for k, v in snapshot(foreign).items() if k in before} == before
