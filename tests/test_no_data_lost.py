@@ -46,7 +46,7 @@ def user_files(folder: Path) -> dict[str, str]:
     (folder / "thesis.tex").write_text("\\documentclass{article}\n")
     (folder / "sub" / "data.csv").write_text("a,b\n1,2\n")
     (folder / "README.md").write_text("# Notes by hand\n")
-    return snapshot(folder)
+    return {k: v for k, v in snapshot(folder).items() if k in ("thesis.tex", "sub/data.csv", "README.md")}
 
 
 def run_cli(argv: list[str], capsys) -> tuple[int, list[str]]:
@@ -134,3 +134,69 @@ def test_report_from_tables_keeps_the_readme_and_refuses_foreign_folders(mini_st
     assert snapshot(foreign) == before
     assert script.main([str(out), "--spec", str(mini_study / "mini.yaml"), "-o", str(foreign), "--force"]) == 0
     assert {k: v for k, v in snapshot(foreign).items() if k in before} == before
+
+
+# ------------------------------------------------------------------------------ data speech|music|noisy --force
+
+
+def tiny_speech(root, **kwargs):
+    from separation.data.speech_corpus import generate_speech_corpus
+
+    generate_speech_corpus(root, seed=1, n_src_list=(2,), n_train=2, n_dev=1, n_test=1, speakers=(2, 2, 2),
+                           utterances_per_speaker=1, words_per_utterance=(2, 2), families=("espeak",), workers=1,
+                           log=None, **kwargs)
+
+
+def test_data_speech_force_replaces_the_corpus_and_nothing_else(tmp_path):
+    root = tmp_path / "speech"
+    tiny_speech(root)
+    before = user_files(root)
+    corpus = root / "Libri2Mix" / "wav8k" / "min"
+    old_corpus = {k: v for k, v in snapshot(root).items() if k.startswith("Libri2Mix/")}
+    (corpus / "notes.txt").write_text("my listening notes\n")  # inside a folder --force replaces
+    with pytest.raises(Exception, match="notes.txt: not a file of a generated speech corpus"):
+        tiny_speech(root, force=True)
+    assert (corpus / "notes.txt").read_text() == "my listening notes\n"
+    assert {k: v for k, v in snapshot(root).items() if k.startswith("Libri2Mix/") and "notes" not in k} == old_corpus
+    (corpus / "notes.txt").unlink()
+    (corpus / "test" / "s1" / "stale.wav").write_bytes(b"a wav an older corpus wrote")
+    tiny_speech(root, force=True)
+    after = snapshot(root)
+    assert {k: after.get(k) for k in before} == before
+    assert not (corpus / "test" / "s1" / "stale.wav").exists()  # the corpus's own files are replaced
+    assert not [p for p in root.iterdir() if p.name.startswith(".")]  # no temporary folder left behind
+
+
+def test_data_music_force_keeps_the_users_files(tmp_path):
+    from separation.data.music_corpus import generate_music_corpus
+
+    root = tmp_path / "music"
+    generate_music_corpus(root, seed=0, n_train=2, n_valid=1, n_test=1, seconds=1.0, workers=1, log=None)
+    before = user_files(root)
+    generate_music_corpus(root, seed=1, n_train=2, n_valid=1, n_test=1, seconds=1.0, workers=1, log=None, force=True)
+    after = snapshot(root)
+    assert {k: after.get(k) for k in before} == before and "musdb.yaml" in after
+    track = next((root / "test").iterdir())
+    (track / "lyrics.txt").write_text("la la\n")
+    with pytest.raises(Exception, match="lyrics.txt: not a file of a generated music corpus"):
+        generate_music_corpus(root, seed=2, n_train=2, n_valid=1, n_test=1, seconds=1.0, workers=1, log=None, force=True)
+    assert snapshot(root) == {**after, (track / "lyrics.txt").relative_to(root).as_posix(): snapshot(track)["lyrics.txt"]}
+
+
+def test_data_noisy_force_keeps_the_users_files_and_its_input(speech_corpus, tmp_path, capsys):
+    import shutil
+
+    from separation.data.noisy_corpus import generate_noisy_corpus
+
+    root = tmp_path / "data"
+    shutil.copytree(speech_corpus, root / "speech")  # the speech corpus inside the noisy corpus's folder
+    before = {**user_files(root), **{f"speech/{k}": v for k, v in snapshot(root / "speech").items()}}
+    kwargs = dict(sample_rate=8000, kinds=("white",), items=(2, 1, 1), log=None, force=True)
+    generate_noisy_corpus(root, root / "speech", **kwargs)  # once in a folder of other things, once over itself
+    generate_noisy_corpus(root, root / "speech", seed=1, **kwargs)
+    after = snapshot(root)
+    assert {k: after.get(k) for k in before} == before  # speech/, its input, included
+    (root / "test" / "clean" / "keep.flac").write_bytes(b"not a wav of the corpus")
+    code, lines = run_cli(["data", "noisy", root, "--speech", root / "speech", "--sample-rate", "8000", "--force"], capsys)
+    assert_one_error_line(code, lines, "keep.flac")
+    assert (root / "test" / "clean" / "keep.flac").exists() and snapshot(root)["corpus.json"] == after["corpus.json"]

@@ -50,6 +50,7 @@ import yaml
 
 from separation.data.audio import quantize_pcm16, wav_bytes
 from separation.errors import UserError
+from separation.outputs import refuse_foreign, replace_entries
 
 SOURCES = ("drums", "bass", "other", "vocals")
 SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
@@ -403,6 +404,16 @@ def _setup_file(validation_tracks: list[str]) -> str:
     return yaml.safe_dump(setup, sort_keys=False)
 
 
+ENTRIES = ("train", "test", SETUP_FILE)  # what the corpus is, in `root`; the setup file last
+WHAT = "a generated music corpus (its train/ and test/ hold only <track>/<stem>.wav files)"
+
+
+def _corpus_file(relative) -> bool:
+    """A file `force` may replace: musdb.yaml, or a track's wav under train/ or test/."""
+    parts = relative.parts
+    return parts == (SETUP_FILE,) or (len(parts) == 3 and parts[0] in ("train", "test") and relative.suffix == ".wav")
+
+
 def generate_music_corpus(
     root: str | Path,
     seed: int = 0,
@@ -436,7 +447,9 @@ def generate_music_corpus(
         `{"train": [names], "valid": [names], "test": [names]}` (valid names are also in train).
 
     The corpus is built in a temporary folder beside `root` and renamed into
-    place, so an interrupted run leaves no half-written corpus behind.
+    place, so an interrupted run leaves no half-written corpus behind. With
+    `force` only `train/`, `test/` and musdb.yaml are replaced, and only when
+    they hold nothing but the corpus's wav files: other files in `root` are kept.
     """
     if shutil.which("fluidsynth") is None:
         raise MusicCorpusError("fluidsynth not found on PATH; install it with: apt-get install fluidsynth")
@@ -451,6 +464,7 @@ def generate_music_corpus(
     root = Path(root).resolve()
     if root.exists() and any(root.iterdir()) and not force:
         raise MusicCorpusError(f"{root}: folder is not empty; pass force=True to replace it")
+    refuse_foreign(root, ENTRIES, _corpus_file, WHAT)  # before rendering, not after
 
     subsets = ["train"] * n_train + ["test"] * n_test
     root.parent.mkdir(parents=True, exist_ok=True)
@@ -470,9 +484,7 @@ def generate_music_corpus(
         names["test"] = [n for (n, _), s in zip(made, subsets) if s == "test"]
         names["valid"] = names["train"][n_train - n_valid :]
         (staging / SETUP_FILE).write_text(_setup_file(names["valid"]))
-        if root.exists():
-            shutil.rmtree(root)
-        os.replace(staging, root)
+        replace_entries(staging, root, ENTRIES, _corpus_file, WHAT)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     if log is not None:

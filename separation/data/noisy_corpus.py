@@ -45,7 +45,10 @@ into each trimmed babble utterance, `;`-joined; empty for generated noise);
 
 Everything is a pure function of the seed and the inputs. The corpus is built
 in a temporary folder beside ROOT and renamed into place at the end; every
-input is read and checked before anything is written.
+input is read and checked before anything is written. Replacing a corpus
+(`force`) replaces its split folders and corpus.json only, and only when they
+hold nothing but the corpus's files: anything else in ROOT (a speech corpus
+given as `--speech`, the user's notes) is kept.
 """
 
 from __future__ import annotations
@@ -53,7 +56,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import re
 import shutil
 import tempfile
@@ -67,6 +69,7 @@ from scipy.signal import resample_poly
 from separation.data.audio import audio_info, quantize_pcm16, read_wav, wav_bytes
 from separation.data.speech_corpus import set_level, trim_silence
 from separation.errors import UserError
+from separation.outputs import refuse_foreign, replace_entries
 
 SPLITS = ("train", "valid", "test")
 SPLIT_SHARES = (0.8, 0.1, 0.1)
@@ -468,6 +471,19 @@ def _check_options(sample_rate: int, snr_range: Sequence[float], counts: Sequenc
     return low, high
 
 
+ENTRIES = (*SPLITS, CORPUS_FILE)  # what the corpus is, in ROOT; the description last
+WHAT = "a generated noisy corpus (its split folders hold only <kind>/<id>.wav and metadata.csv)"
+
+
+def _corpus_file(relative) -> bool:
+    """A file `force` may replace: corpus.json, a split's metadata.csv, or its wavs one folder down."""
+    parts = relative.parts
+    if parts == (CORPUS_FILE,):
+        return True
+    return len(parts) >= 2 and parts[0] in SPLITS and (
+        parts[1:] == ("metadata.csv",) or (len(parts) == 3 and relative.suffix == ".wav"))
+
+
 def generate_noisy_corpus(
     root: str | Path,
     speech: str | Path,
@@ -505,6 +521,7 @@ def generate_noisy_corpus(
     root = Path(root).resolve()
     if root.exists() and not force:
         raise NoisyCorpusError(f"{root}: already exists; pass force=True (CLI: --force) to replace it")
+    refuse_foreign(root, ENTRIES, _corpus_file, WHAT)  # before anything is read or made
     default = list(GENERATED_KINDS) + ["babble"] + (["music"] if music_dir else []) + (["recorded"] if noise_dir else [])
     kinds = list(default if kinds is None else kinds)
     if not kinds or any(k not in NOISE_KINDS for k in kinds) or len(set(kinds)) != len(kinds):
@@ -560,9 +577,7 @@ def generate_noisy_corpus(
             "music": str(Path(music_dir).resolve()) if music_dir else None, "splits": summary,
         }
         (staging / CORPUS_FILE).write_text(json.dumps(description, indent=2) + "\n")
-        if root.exists():
-            shutil.rmtree(root)
-        os.replace(staging, root)
+        replace_entries(staging, root, ENTRIES, _corpus_file, WHAT)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return summary

@@ -37,7 +37,6 @@ of worker threads.
 from __future__ import annotations
 
 import csv
-import os
 import shutil
 import subprocess
 import tempfile
@@ -74,6 +73,7 @@ from separation.data.speech_voices import (
     synthesize,
 )
 from separation.errors import UserError
+from separation.outputs import refuse_foreign, replace_entries
 
 SPLITS = ("train-100", "dev", "test")
 SYNTHETIC = ("espeak", "flite", "festival", "festvox")  # families with a tempo control
@@ -556,6 +556,14 @@ def corpus_voices(families: Sequence[str], speakers_dir: str | Path | None) -> l
     return [voice for family in families for voice in family_voices(family)]
 
 
+WHAT = "a generated speech corpus (its mode folders hold only .wav and .csv files)"
+
+
+def _corpus_file(relative) -> bool:
+    """A file `force` may replace: the audio and csv files this generator writes in a mode folder."""
+    return relative.suffix in (".wav", ".csv")
+
+
 def generate_speech_corpus(
     root: str | Path,
     seed: int = 0,
@@ -615,7 +623,9 @@ def generate_speech_corpus(
         `{"Libri2Mix/wav8k/min/train-100": {"mixtures": 800, "hours": 0.8}, ...}`.
 
     The corpus is built in a temporary folder inside `root` and renamed into
-    place, so an interrupted run leaves no half-written corpus behind.
+    place, so an interrupted run leaves no half-written corpus behind. With
+    `force` only the mode folders are replaced, and only when they hold nothing
+    but the corpus's wav and csv files: a file of the user's is never deleted.
     """
     modes = tuple(modes)
     if not modes or any(mode not in MODES for mode in modes):
@@ -642,6 +652,8 @@ def generate_speech_corpus(
     existing = [str(t) for t in targets.values() if t.exists()]
     if existing and not force:
         raise CorpusError(f"{existing[0]}: corpus already exists; pass force=True (CLI: --force) to replace it")
+    names = [str(t.relative_to(root)) for t in targets.values()]
+    refuse_foreign(root, names, _corpus_file, WHAT)  # before hours of synthesis, not after
 
     splits = SPLITS + ((f"test-{holdout_family}",) if holdout_family else ())
     counts = dict(zip(splits, (n_train, n_dev, n_test, n_test)))
@@ -694,11 +706,7 @@ def generate_speech_corpus(
             counts_made = {s.id: len(pools[s.split][s]) for s in group_list}
             _write_speakers(staged / "metadata" / "speakers.csv", cast, counts_made)
             _write_utterances(staged / "metadata" / "utterances.csv", made, sample_rate)
-        for (n, mode), target in targets.items():
-            if target.exists():
-                shutil.rmtree(target)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / f"Libri{n}Mix" / rate_folder / mode, target)
+        replace_entries(staging, root, names, _corpus_file, WHAT)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return summary
