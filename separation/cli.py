@@ -24,8 +24,12 @@ def _train(args) -> int:
     config = load_config(args.config, parse_set_arguments(args.set))
     if args.run_dir:
         config.run_dir = args.run_dir
+    elif not config.run_dir:
+        config.run_dir = str(Path("runs") / Path(args.config).stem)  # one folder per config, none shared
     with handle_signals():  # Ctrl-C / kill: finish the step, save it, exit 130 / 143
-        result = train(config, resume=not args.restart)
+        result = train(config, restart=args.restart)
+    if result.moved_aside:
+        print(f"previous run moved to {result.moved_aside}")
     metrics = result.metrics
     shown = {k: round(v, 3) for k, v in metrics.items() if k.startswith(("val/", "test/"))}
     print(f"{result.status}: {result.run_dir} after {result.global_step} steps; {shown}")
@@ -182,8 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train one run from a YAML config")
     train.add_argument("config", help="YAML training config (see experiments/)")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. optimizer.lr=1e-3")
-    train.add_argument("--run-dir", help="override run_dir")
-    train.add_argument("--restart", action="store_true", help="ignore last.ckpt in the run directory")
+    train.add_argument("--run-dir", help="the run folder (default: the config's run_dir, else runs/<config file name>)")
+    train.add_argument("--restart", action="store_true",
+                       help="move a run already in the run folder aside (renamed <folder>.restarted-<UTC time>, never "
+                       "deleted) and train from step 0; without it, a folder holding a run of another config is refused")
     train.set_defaults(func=_train)
 
     grid = commands.add_parser("grid", help="train every trial of a grid spec (skips finished, resumes interrupted)")

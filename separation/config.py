@@ -25,6 +25,10 @@ from separation.errors import UserError
 class ConfigError(UserError):
     """A configuration value is missing, unknown or out of range (one-line message)."""
 
+    def __init__(self, message: str = ""):
+        # A key or value quoted from the input may hold a line break: shown escaped, the message stays one line.
+        super().__init__(str(message).replace("\r", "\\r").replace("\n", "\\n"))
+
 
 @dataclass
 class ModelConfig:
@@ -212,8 +216,9 @@ class TrainerConfig:
 class Config:
     task: str = "speech"
     seed: int = 0
-    # Where checkpoints, metrics and TensorBoard events of this run go.
-    run_dir: str = "runs/default"
+    # Where checkpoints, metrics and TensorBoard events of this run go; empty: `separation train`
+    # derives runs/<config file stem> (a grid sets its trials' own folders).
+    run_dir: str | None = None
     model: ModelConfig = field(default_factory=ModelConfig)
     # DataConfig for task speech, MusicDataConfig for music, EnhanceDataConfig for enhance (picked by `task` when read).
     data: DataConfig | MusicDataConfig | EnhanceDataConfig = field(default_factory=DataConfig)
@@ -227,6 +232,10 @@ class Config:
     targets: dict[str, list[float]] = field(default_factory=dict)
 
 
+# Keys that do not change what a run computes: left out of trial ids (separation.grid.spec) and
+# free to differ when `train` continues a run folder (separation.training.run_folder).
+NON_TRAINING_KEYS = ("run_dir", "trainer.enable_progress_bar", "data.num_workers")
+
 LAYOUTS = ("librimix", "wsj0mix")
 PRECISIONS = ("32", "bf16-mixed", "16-mixed")
 CLIPPING_MODES = ("none", "norm", "value")
@@ -234,6 +243,33 @@ CLIPPING_MODES = ("none", "norm", "value")
 
 # ---------------------------------------------------------------------------
 # dict <-> dataclass
+
+
+# Integers a config may hold: what torch, numpy and Lightning take as a size or count (int64).
+INT_LIMIT = 2**63
+
+
+def check_finite(value: Any, key: str) -> None:
+    """Refuse NaN, infinities and integers beyond int64 anywhere in a value (mappings and lists walked).
+
+    A NaN learning rate or threshold would otherwise reach training and end the run as `diverged`,
+    an outcome the report blames on the optimizer.
+    """
+    if isinstance(value, dict):
+        for name, item in value.items():
+            check_finite(item, f"{key}.{name}")
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            check_finite(item, key)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"config key '{key}' must be a finite number, got {value!r}")
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= INT_LIMIT:
+        raise ConfigError(f"config key '{key}' must be below 2**63 in size, got {_short(value)}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
 
 
 def _coerce(value: Any, hint: Any, key: str) -> Any:
@@ -247,9 +283,10 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         if "None" in text:
             return None
         raise ConfigError(f"config key '{key}' must not be empty")
+    check_finite(value, key)
     if text.startswith("dict"):
         if not isinstance(value, dict):
-            raise ConfigError(f"config key '{key}' must be a mapping, got {value!r}")
+            raise ConfigError(f"config key '{key}' must be a mapping, got {_short(value)}")
         return dict(value)
     if hint is bool or text.startswith("bool"):
         if not isinstance(value, bool):
@@ -262,8 +299,9 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
             raise ConfigError(f"config key '{key}' must be a string, got {value!r}")
         return value
     if hint is int or text.startswith("int"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
-            raise ConfigError(f"config key '{key}' must be an integer, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not value.is_integer()):
+            raise ConfigError(f"config key '{key}' must be an integer, got {_short(value)}")
+        check_finite(int(value), key)  # 1e300 is a whole number, and too big for any size
         return int(value)
     if hint is float or text.startswith("float"):
         if isinstance(value, str):
@@ -271,8 +309,9 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
                 value = float(value)  # YAML reads 1e-3 as a string
             except ValueError:
                 pass
+            check_finite(value, key)  # "nan" and "inf" read as numbers here
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"config key '{key}' must be a number, got {value!r}")
+            raise ConfigError(f"config key '{key}' must be a number, got {_short(value)}")
         return float(value)
     return value
 
@@ -412,9 +451,73 @@ def validate(config: Config) -> None:
     _choice("task", config.task, TASKS)
     _choice("model.name", config.model.name, models.MODELS)
     models.check_model_args(config.model.name, config.model.args, key="model.args")
+    check_argument_kinds("model.args", config.model.args, models.MODELS[config.model.name].__init__)
     TASKS[config.task].validate(config, models)
     validate_objective(config, TASKS[config.task].objectives)
     _validate_training(config, optim)
+
+
+def _kind(value: Any) -> str | None:
+    """What a default stands for: a flag, a number, text or a sequence (None: anything goes)."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return None
+
+
+def _is_kind(value: Any, kind: str | None) -> bool:
+    if kind == "true or false":
+        return isinstance(value, bool)
+    if kind == "a number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "text":
+        return isinstance(value, str)
+    if kind == "a list":
+        return isinstance(value, (list, tuple))
+    return True
+
+
+def check_argument_kinds(key: str, args: dict[str, Any], function, defaults: dict[str, Any] | None = None) -> None:
+    """Each argument of the kind its default is: a number for a number, true/false for a flag, text for
+    text, a list for a tuple (items too). `nesterov: "no"` would otherwise train with Nesterov momentum on.
+
+    `defaults` (e.g. an optimizer entry's own) take precedence over the signature's.
+    """
+    signature_defaults = {name: parameter.default for name, parameter in inspect.signature(function).parameters.items()
+                          if parameter.default is not inspect.Parameter.empty}
+    defaults = {**signature_defaults, **(defaults or {})}
+    for name, value in args.items():
+        if name not in defaults:
+            continue
+        default = defaults[name]
+        kind = _kind(default)
+        if not _is_kind(value, kind):
+            raise ConfigError(f"config key '{key}.{name}' must be {kind} (default {default!r}), got {_short(value)}")
+        if kind == "a list" and default:
+            item_kind = _kind(default[0])
+            wrong = [item for item in value if not _is_kind(item, item_kind)]
+            if wrong:
+                raise ConfigError(f"config key '{key}.{name}' must hold {item_kind} items (default {default!r}), got {_short(value)}")
+
+
+def refused_by(key: str, what: str, build) -> Any:
+    """`build()`; whatever it raises becomes one ConfigError naming `key`.
+
+    The constructors and step functions of torch's optimizers and schedulers check their own
+    arguments (a momentum below 0, a factor above 1, a tuple too short): any exception from them
+    with arguments that passed the checks above is the configuration's, so it is reported as such
+    instead of as a traceback in the middle of a run.
+    """
+    try:
+        return build()
+    except Exception as error:  # noqa: BLE001 - see the docstring
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigError(f"config key '{key}' is refused by {what}: {message}") from None
 
 
 def validate_objective(config: Config, task_has_objectives: bool) -> None:
@@ -432,12 +535,10 @@ def validate_objective(config: Config, task_has_objectives: bool) -> None:
         if arg not in allowed:
             listed = ", ".join(allowed) if allowed else "none"
             raise ConfigError(f"config key 'objective.args.{arg}' is unknown for objective '{objective.name}'; allowed: {listed}")
-    from separation.objectives import build_objective
+    from separation.objectives import OBJECTIVES, build_objective
 
-    try:
-        build_objective(objective.name, objective.args)
-    except (TypeError, ValueError) as error:  # a value the objective refuses
-        raise ConfigError(f"config key 'objective.args' of objective '{objective.name}': {error}") from None
+    check_argument_kinds("objective.args", objective.args, OBJECTIVES[objective.name].__init__)
+    refused_by("objective.args", f"objective '{objective.name}'", lambda: build_objective(objective.name, objective.args))
 
 
 def validate_music_section(config: Config, models) -> None:
@@ -484,14 +585,47 @@ def _validate_waveform_data(data) -> None:
         raise ConfigError(f"config key 'data.num_workers' must be >= 0, got {data.num_workers}")
 
 
+def _at_least(key: str, value: int, low: int, also: tuple[int, ...] = ()) -> None:
+    if value < low and value not in also:
+        allowed = f"at least {low}" + "".join(f" or {v}" for v in also)
+        raise ConfigError(f"config key '{key}' must be {allowed}, got {value}")
+
+
+def _validate_counts(config: Config) -> None:
+    """The counts Lightning and numpy would refuse mid-run, refused here."""
+    if not 0 <= config.seed < 2**32:
+        raise ConfigError(f"config key 'seed' must be from 0 to 2**32 - 1 (numpy's seeds), got {config.seed}")
+    trainer = config.trainer
+    _at_least("trainer.max_epochs", trainer.max_epochs, 0, also=(-1,))
+    _at_least("trainer.max_steps", trainer.max_steps, 0, also=(-1,))
+    _at_least("trainer.devices", trainer.devices, 1)
+    _at_least("trainer.check_val_every_n_epoch", trainer.check_val_every_n_epoch, 1)
+    _at_least("trainer.log_every_n_steps", trainer.log_every_n_steps, 1)
+    _at_least("trainer.audio_examples", trainer.audio_examples, 0)
+    for name in ("limit_train_batches", "limit_val_batches"):
+        value = getattr(trainer, name)
+        if value > 1 and not value.is_integer():
+            raise ConfigError(f"config key 'trainer.{name}' must be a fraction up to 1.0 or a whole number of "
+                              f"batches, got {value}")
+
+
 def _validate_training(config: Config, optim) -> None:
     _choice("optimizer.name", config.optimizer.name, optim.OPTIMIZERS)
     _positive("optimizer.lr", config.optimizer.lr)
     if config.optimizer.weight_decay < 0:
         raise ConfigError(f"config key 'optimizer.weight_decay' must be >= 0, got {config.optimizer.weight_decay}")
     optim.check_optimizer_args(config.optimizer.name, config.optimizer.args, key="optimizer.args")
+    entry = optim.OPTIMIZERS[config.optimizer.name]
+    check_argument_kinds("optimizer.args", config.optimizer.args, entry.cls.__init__, entry.defaults)
     _choice("scheduler.name", config.scheduler.name, optim.SCHEDULERS)
     optim.check_scheduler_args(config.scheduler.name, config.scheduler.args, key="scheduler.args")
+    check_argument_kinds("scheduler.args", config.scheduler.args, optim.SCHEDULERS[config.scheduler.name])
+    # Built once on a stand-in parameter and stepped: what torch refuses is refused here, not mid-run.
+    optimizer = config.optimizer
+    stand_in = refused_by("optimizer.*", f"optimizer '{optimizer.name}'", lambda: optim.try_optimizer(
+        optimizer.name, optimizer.lr, optimizer.weight_decay, optimizer.args))
+    refused_by("scheduler.args", f"scheduler '{config.scheduler.name}'", lambda: optim.try_scheduler(
+        config.scheduler.name, stand_in, config.scheduler.args))
 
     _choice("clipping.mode", config.clipping.mode, CLIPPING_MODES)
     if config.clipping.mode != "none":
@@ -505,6 +639,7 @@ def _validate_training(config: Config, optim) -> None:
     _positive("trainer.max_minutes", trainer.max_minutes, allow_none=True)
     _positive("trainer.limit_train_batches", trainer.limit_train_batches)
     _positive("trainer.limit_val_batches", trainer.limit_val_batches)
+    _validate_counts(config)
 
     for metric, thresholds in config.targets.items():
         if not isinstance(thresholds, list) or not thresholds:

@@ -59,6 +59,16 @@ def build_optimizer(
     return entry.cls(parameters, lr=lr, weight_decay=weight_decay, **kwargs)
 
 
+def try_optimizer(name: str, lr: float, weight_decay: float = 0.0, args: dict | None = None) -> torch.optim.Optimizer:
+    """The optimizer on one stand-in parameter after one step: values its constructor or its step refuse
+    (a negative momentum, betas of one element, a flag given as text) raise here, before a run starts."""
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    optimizer = build_optimizer(name, [parameter], lr, weight_decay, args)
+    parameter.grad = torch.ones(1)
+    optimizer.step()
+    return optimizer
+
+
 # ---------------------------------------------------------------------------
 # Schedulers. Each builder takes the optimizer, the run's total number of
 # optimizer steps (for schedules defined over the whole run) and its own keyword
@@ -124,6 +134,11 @@ SCHEDULERS: dict[str, Callable[..., dict | None]] = {
 }
 
 
+# Schedules whose shape is laid over the run's total steps: a run continued with a larger budget
+# would follow a curve that neither the old nor the new budget gives from step 0.
+SHAPED_BY_BUDGET = ("cosine_warmup",)
+
+
 def _scheduler_args(name: str) -> list[str]:
     return [p for p in inspect.signature(SCHEDULERS[name]).parameters if p not in ("optimizer", "total_steps")]
 
@@ -140,3 +155,18 @@ def check_scheduler_args(name: str, args: dict[str, Any], key: str = "scheduler.
 
 def build_scheduler(name: str, optimizer: torch.optim.Optimizer, total_steps: int, args: dict | None = None):
     return SCHEDULERS[name](optimizer, total_steps, **(args or {}))
+
+
+def try_scheduler(name: str, optimizer: torch.optim.Optimizer, args: dict | None = None, total_steps: int = 100) -> None:
+    """Build the scheduler on `optimizer` (see `try_optimizer`) and step it twice: a step size of 0 or a
+    patience given as text fails in `step`, not in the constructor."""
+    built = build_scheduler(name, optimizer, total_steps, args)
+    if built is None:
+        return
+    scheduler = built["scheduler"]
+    for _ in range(2):
+        optimizer.step()
+        if isinstance(scheduler, lr_scheduler.ReduceLROnPlateau):
+            scheduler.step(0.0)
+        else:
+            scheduler.step()

@@ -6,7 +6,9 @@
 Everything a run writes lives in `config.run_dir`: `config.yaml`, TensorBoard
 events, `metrics.csv`, `last.ckpt` / `best.ckpt` and `summary.json` (its outcome:
 completed, diverged or collapsed, with the reason). Calling `train` again on the same
-directory resumes from `last.ckpt`.
+directory resumes from `last.ckpt` if the folder holds a run of the same config; a raised
+budget continues it (recorded in `budget_changes.json`), any other difference is refused
+(`separation.training.run_folder`), and `restart` moves the old run aside first.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from separation.atomic import write_text_atomic
-from separation.config import Config, config_to_dict
+from separation.config import Config, config_to_dict, refused_by
 from separation.data.resumable import RestoreLoaderPosition
 from separation.errors import UserError
+from separation.models import build_model
 from separation.tasks import get_task
 from separation.training.callbacks import LrTracker, StepTimer, TargetTracker
 from separation.training.checkpoints import (
@@ -42,6 +45,7 @@ from separation.training.checkpoints import (
 )
 from separation.training.interrupt import StopAtSignal, raise_if_requested
 from separation.training.metrics_csv import MetricsCsvLogger
+from separation.training.run_folder import budget_changes, move_aside, record_budget_changes
 
 # The run folder holds config.yaml before the first checkpoint, and a diverged step
 # returns no loss on purpose: both are expected, so Lightning's warnings are noise.
@@ -67,6 +71,10 @@ class TrainResult:
     # Where this sitting started: {"resumed_from": "last.ckpt" | "best.ckpt" | None, "global_step",
     # "set_aside": corrupt checkpoints moved away, "superseded": old curves moved away}
     resume: dict = field(default_factory=dict)
+    # Budgets raised in this run folder, oldest first: {key, from, to, at_step, time} (budget_changes.json).
+    budget_changes: list = field(default_factory=list)
+    # Where `restart` moved the folder's previous run (None: nothing was there).
+    moved_aside: str | None = None
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -162,15 +170,39 @@ def save_final_weights(trainer: pl.Trainer, run_dir: Path) -> None:
         trainer.save_checkpoint(run_dir / "last.ckpt", weights_only=False)  # the full training state
 
 
-def train(config: Config, resume: bool = True, extra_callbacks=(), plugins=None, test: bool = True) -> TrainResult:
+def check_model_builds(config: Config) -> None:
+    """Build the run's model once on the meta device (no memory, no random numbers): arguments its
+    constructor refuses (`hidden_size: 0`) fail as one ConfigError naming `model.args`, not mid-setup."""
+    args = get_task(config.task).model_args(config)
+
+    def build():
+        with torch.device("meta"):
+            build_model(config.model.name, args)
+
+    refused_by("model.args", f"model '{config.model.name}'", build)
+
+
+def train(config: Config, resume: bool = True, extra_callbacks=(), plugins=None, test: bool = True,
+          restart: bool = False) -> TrainResult:
+    """Train `config` in `config.run_dir`, continuing the run there when it is one of the same config.
+
+    `restart` first moves a run already in the folder aside (renamed, never deleted); without it a
+    folder holding a run of another config is refused. `resume` False trains from step 0 in the
+    same folder (its old curves set aside) instead of continuing from `last.ckpt`.
+    """
+    if not config.run_dir:
+        raise UserError("config key 'run_dir' is empty; name the run folder")
     run_dir = Path(config.run_dir)
-    system_class, datamodule = get_task(config.task).parts(config)
-    # Bad data folders fail here, before the run folder is created (Lightning's own setup call is then a no-op).
-    datamodule.setup("fit")
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"{run_dir}: is a file; expected a run directory (a folder)")
+    changes = [] if restart else budget_changes(config, run_dir)
+    system_class, datamodule = get_task(config.task).parts(config)
+    # Bad data folders and model arguments fail here, before the run folder is touched (Lightning's own
+    # setup call is then a no-op).
+    datamodule.setup("fit")
+    check_model_builds(config)
+    moved = move_aside(run_dir) if restart else None
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False))
     if config.trainer.deterministic and torch.cuda.is_available():
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuDNN LSTMs need it for determinism
 
@@ -178,6 +210,9 @@ def train(config: Config, resume: bool = True, extra_callbacks=(), plugins=None,
     pl.seed_everything(config.seed, workers=True, verbose=False)
     system = system_class(config)
     start = prepare_resume(run_dir, resume)
+    # The record first: a config.yaml with the raised budget is never there without it.
+    recorded = record_budget_changes(run_dir, changes, start.global_step)
+    write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False))
     trainer, instruments = build_trainer(config, run_dir, system.selection_metric, extra_callbacks, plugins)
 
     ckpt_path = str(start.path) if start.path else None
@@ -216,6 +251,8 @@ def train(config: Config, resume: bool = True, extra_callbacks=(), plugins=None,
         final_lr=float(trainer.optimizers[0].param_groups[0]["lr"]) if trainer.optimizers else None,
         skipped_steps=system.skipped_steps,
         resume=start.to_dict(),
+        budget_changes=recorded,
+        moved_aside=str(moved) if moved else None,
     )
     write_text_atomic(run_dir / "summary.json", json.dumps(result.to_dict(), indent=2, default=str))
     return result

@@ -42,11 +42,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from separation.config import Config, ConfigError, apply_overrides, config_from_dict, config_to_dict, flatten, read_yaml
+from separation.config import (
+    NON_TRAINING_KEYS,
+    Config,
+    ConfigError,
+    apply_overrides,
+    config_from_dict,
+    config_to_dict,
+    flatten,
+    read_yaml,
+)
 
 SPEC_KEYS = ("study", "base", "set", "axes", "include", "exclude", "targets", "stop_at_target", "description", "baselines")
 # Keys that do not change what a trial computes, so they do not enter its id.
-ID_EXCLUDED_KEYS = ("run_dir", "trainer.enable_progress_bar", "data.num_workers")
+ID_EXCLUDED_KEYS = NON_TRAINING_KEYS
 # Sections added after studies were committed: left out of the id while at their default,
 # so the ids of existing speech and music studies (results/*/trials.csv) stay the same.
 ID_DEFAULTS_OMITTED = ("objective",)
