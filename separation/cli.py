@@ -20,13 +20,15 @@ def _train(args) -> int:
     from separation.config import load_config, parse_set_arguments
     from separation.train import train
     from separation.training.interrupt import handle_signals
+    from separation.training.quiet import quiet_run
 
     config = load_config(args.config, parse_set_arguments(args.set))
     if args.run_dir:
         config.run_dir = args.run_dir
     elif not config.run_dir:
         config.run_dir = str(Path("runs") / Path(args.config).stem)  # one folder per config, none shared
-    with handle_signals():  # Ctrl-C / kill: finish the step, save it, exit 130 / 143
+    # Ctrl-C / kill: finish the step, save it, exit 130 / 143; Lightning's banners and warnings go to RUN/train.log
+    with handle_signals(), quiet_run(config.run_dir):
         result = train(config, restart=args.restart)
     if result.moved_aside:
         print(f"previous run moved to {result.moved_aside}")

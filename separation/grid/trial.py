@@ -2,7 +2,8 @@
 
 `runs/<study>/<trial-id>/` holds `config.yaml` (resolved), `meta.json`
 (provenance and outcome), `metrics.csv`, TensorBoard events, `last.ckpt`,
-`summary.json` and, written last, the completion marker `DONE`. Only the marker
+`summary.json`, `train.log` (what Lightning and other libraries said) and,
+written last, the completion marker `DONE`. Only the marker
 makes a trial finished: a trial killed at any earlier point is resumed from its
 checkpoint next time, never mistaken for a finished one.
 
@@ -23,9 +24,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from separation.atomic import write_text_atomic
-from separation.grid.claim import DEFAULT_TIMEOUT, TrialClaim, read_claim, whoami
+from separation.grid.claim import CLAIM, DEFAULT_TIMEOUT, TrialClaim, read_claim, whoami
 from separation.grid.spec import Trial
 from separation.training.interrupt import TrainingInterrupted
+from separation.training.quiet import quiet_run
 
 MARKER = "DONE"
 FINISHED = ("completed", "diverged", "collapsed", "failed", "stopped-at-target")
@@ -52,6 +54,14 @@ def trial_status(trial_dir: Path, claim_timeout: float = DEFAULT_TIMEOUT) -> str
         return "missing"
     claim = read_claim(trial_dir, claim_timeout)
     return RUNNING if claim is not None and claim.alive else "interrupted"
+
+
+def is_trial_folder(folder: Path) -> bool:
+    """A folder a trial wrote (its claim comes first, then meta.json; empty: a worker killed before
+    its claim), not one that only sits in the study folder, such as a report written there
+    (`separation report runs/quick -o runs/quick/report`)."""
+    return any((folder / name).exists() for name in (CLAIM, "meta.json", "config.yaml", MARKER)) \
+        or not any(folder.iterdir())
 
 
 def read_json(path: Path) -> dict:
@@ -148,7 +158,8 @@ def _run_claimed(trial: Trial, trial_dir: Path, study_dir: Path, claim: TrialCla
 
     started = time.time()
     try:
-        result = train(config, resume=True, plugins=plugins)
+        with quiet_run(trial_dir):  # Lightning's banners and warnings go to the trial's train.log
+            result = train(config, resume=True, plugins=plugins)
         meta.update(status=result.status, reason=result.reason, result=result.to_dict())
         meta["sittings"].append(result.resume)
     except TrainingInterrupted as interruption:
