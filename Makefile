@@ -26,7 +26,7 @@ $(DATA)/Libri2Mix: | setup
 
 demo: setup $(DATA)/Libri2Mix
 	$(BIN)/separation grid experiments/quick.yaml
-	$(BIN)/separation report runs/quick --spec experiments/quick.yaml
+	$(BIN)/separation report runs/quick --spec experiments/quick.yaml -o runs/quick/report
 
 test: setup
 	$(BIN)/python -m pytest -q

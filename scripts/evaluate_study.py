@@ -33,7 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the checkout's package, not an installed one
 
-from separation.grid.trial import LOST, OK, trial_status  # noqa: E402
+from separation.grid.trial import LOST, OK, is_trial_folder, trial_status  # noqa: E402
 
 CHECKPOINT = "last.ckpt"  # the final weights, those the training-time test metric scored
 
@@ -79,7 +79,7 @@ def plan(study_dir: Path, split: str, only_missing: bool, include_lost: bool) ->
     """(trial folder, reason it is skipped or None) for every trial folder of the study, by name."""
     wanted = (*OK, *LOST) if include_lost else OK
     entries = []
-    for trial in sorted(p for p in study_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for trial in sorted(p for p in study_dir.iterdir() if p.is_dir() and not p.name.startswith(".") and is_trial_folder(p)):
         status = trial_status(trial)
         if status not in wanted:
             entries.append((trial, f"skipped ({status})"))

@@ -26,7 +26,7 @@ import yaml
 from separation.config import ConfigError, config_to_dict, flatten
 from separation.errors import UserError
 from separation.grid.spec import GridSpec, load_spec
-from separation.grid.trial import LOST, OK, OUTCOMES, read_json, trial_status
+from separation.grid.trial import LOST, OK, OUTCOMES, is_trial_folder, read_json, trial_status
 from separation.tasks import TASKS, Headline
 from separation.training.metrics_csv import COLUMNS
 
@@ -270,7 +270,7 @@ def _read_config(path: Path) -> dict | None:
 
 def _entries(study_dir: Path, spec: GridSpec | None, notes: list[str]) -> list[tuple[str, dict, dict, dict, str]]:
     """(id, config, axes, meta, status) for every trial of the study, in spec (or folder) order."""
-    folders = sorted(p for p in study_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    folders = sorted(p for p in study_dir.iterdir() if p.is_dir() and not p.name.startswith(".") and is_trial_folder(p))
     entries = []
     if spec is not None:
         planned = {trial.id for trial in spec.trials}

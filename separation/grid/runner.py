@@ -14,6 +14,7 @@ another live worker; 3 when any ended failed or was left interrupted.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import tempfile
@@ -24,7 +25,8 @@ from pathlib import Path
 from separation.errors import UserError
 from separation.grid.spec import GridSpec
 from separation.grid.claim import DEFAULT_TIMEOUT, read_claim
-from separation.grid.trial import FINISHED, OUTCOMES, RUNNING, clear_marker, run_trial, trial_status
+from separation.grid.trial import FINISHED, OK, OUTCOMES, RUNNING, clear_marker, read_json, run_trial, trial_status
+from separation.tasks import TASKS
 from separation.training.interrupt import raise_if_requested
 
 # `separation grid` exits with this when a planned trial failed or was left interrupted.
@@ -92,20 +94,36 @@ def format_table(spec: GridSpec, study_dir: Path, claim_timeout: float = DEFAULT
     return "\n".join(lines)
 
 
-def _progress(spec: GridSpec, study_dir: Path, running: str | None, seconds_per_trial: float | None,
-              claim_timeout: float = DEFAULT_TIMEOUT) -> str:
-    state = statuses(spec, study_dir, claim_timeout)
-    counts = Counter(state.values())
-    finished = sum(counts[s] for s in FINISHED)
-    left = len(spec.trials) - finished
-    eta = f", ETA {seconds_per_trial * left / 60:.1f} min" if seconds_per_trial and left else ""
-    now = f", running {running}" if running else ""
-    return (
-        f"[grid {spec.study}] {finished}/{len(spec.trials)} done: {counts['completed']} completed, "
-        f"{counts['diverged']} diverged, {counts['collapsed']} collapsed, {counts['failed']} failed, "
-        f"{counts['stopped-at-target']} at target, "
-        f"{counts[RUNNING]} in other workers{now}{eta}"
-    )
+def _metric_cell(metrics: dict, name: str) -> str:
+    value = metrics.get(name)
+    return f"{name} {value:+.2f}" if isinstance(value, (int, float)) and math.isfinite(value) else ""
+
+
+def trial_line(spec: GridSpec, trial, status: str, meta: dict, seconds: float, left: int,
+               seconds_per_trial: float | None) -> str:
+    """One trial this worker finished, e.g. `[grid quick]  3/16  <id>  completed  val/si_snri +4.21
+    test/si_snri +3.98  1.2 min  ETA 15.6 min (13 left)`: its place in the spec, outcome, the task's
+    headline metrics (validation at the last epoch, test when tested), minutes, and the time this
+    worker still needs (mean minutes of its trials in this call times the trials left to it)."""
+    total = len(spec.trials)
+    index = next(i for i, t in enumerate(spec.trials, 1) if t.id == trial.id)
+    width = max(len(t.id) for t in spec.trials)
+    head = f"[grid {spec.study}] {index:>{len(str(total))}}/{total}  {trial.id:<{width}}"
+    if status == RUNNING:
+        return f"{head}  {RUNNING} in another worker"
+    headline = TASKS[trial.config.task].headline
+    metrics = (meta.get("result") or {}).get("metrics") or {}
+    cells = [status.ljust(9), _metric_cell(metrics, headline.val), _metric_cell(metrics, headline.test),
+             f"{seconds / 60:.1f} min"]
+    if not left:
+        cells.append("none left")
+    elif seconds_per_trial:
+        cells.append(f"ETA {seconds_per_trial * left / 60:.1f} min ({left} left)")
+    else:
+        cells.append(f"{left} left")
+    if status not in OK and meta.get("reason"):
+        cells.append(f"reason: {str(meta['reason']).splitlines()[0][:120]}")
+    return "  ".join([head, *(c for c in cells if c)])
 
 
 def pending_trials(spec: GridSpec, study_dir: Path, retry_failed: bool = False, claim_timeout: float = DEFAULT_TIMEOUT):
@@ -132,26 +150,31 @@ def run_local(spec: GridSpec, runs_root: str | Path = "runs", retry_failed: bool
 
     Trials another live worker holds are skipped; after a pass, the list is read again,
     so a trial whose worker died meanwhile is taken over. Each trial is tried at most
-    once per call. Raises `TrainingInterrupted` on SIGINT/SIGTERM (the trial is saved).
+    once per call. Prints to `out` the study's state once, then one line per trial it ends
+    (`trial_line`); Lightning's own output goes to each trial's train.log. Raises
+    `TrainingInterrupted` on SIGINT/SIGTERM (the trial is saved).
     """
     study_dir = study_dir_for(spec, runs_root)
     check_writable(study_dir)
     durations: list[float] = []
     tried: set[str] = set()
-    while True:
-        todo = [t for t in pending_trials(spec, study_dir, retry_failed, claim_timeout) if t.id not in tried]
-        if not todo:
-            break
+    todo = pending_trials(spec, study_dir, retry_failed, claim_timeout)
+    print(f"[grid {spec.study}] {count_line(statuses(spec, study_dir, claim_timeout))}; {len(todo)} to run in this "
+          f"worker ({study_dir})", file=out, flush=True)
+    while todo:
         for trial in todo:
             raise_if_requested("before the next trial")
             tried.add(trial.id)
-            mean = sum(durations) / len(durations) if durations else None
-            print(_progress(spec, study_dir, trial.id, mean, claim_timeout), file=out, flush=True)
             started = time.time()
             status = run_one(trial, study_dir, retry_failed, claim_timeout)
+            seconds = time.time() - started
             if status != RUNNING:
-                durations.append(time.time() - started)
-    print(_progress(spec, study_dir, None, None, claim_timeout), file=out, flush=True)
+                durations.append(seconds)
+            left = len([t for t in pending_trials(spec, study_dir, retry_failed, claim_timeout) if t.id not in tried])
+            mean = sum(durations) / len(durations) if durations else None
+            meta = read_json(study_dir / trial.id / "meta.json")
+            print(trial_line(spec, trial, status, meta, seconds, left, mean), file=out, flush=True)
+        todo = [t for t in pending_trials(spec, study_dir, retry_failed, claim_timeout) if t.id not in tried]
     return statuses(spec, study_dir, claim_timeout)
 
 
