@@ -49,6 +49,15 @@ def inputs(tmp_path_factory, speech_corpus):
     os.symlink(root / "nowhere", root / "dangling.yaml")
     good = tiny_speech_config(speech_corpus, root / "never_written")
     (root / "good.yaml").write_text(yaml.safe_dump(config_to_dict(good)))
+    # Run folders as `train` leaves them, as far as a rerun reads them (config.yaml, budget_changes.json).
+    for name, overrides in {"done_run": {}, "cosine_run": {"scheduler.name": "cosine_warmup"},
+                            "bad_budget_run": {}}.items():
+        (root / name).mkdir()
+        (root / name / "config.yaml").write_text(yaml.safe_dump(config_to_dict(
+            tiny_speech_config(speech_corpus, root / name, **overrides))))
+    (root / "bad_budget_run" / "budget_changes.json").write_text("{")
+    (root / "garbled_run").mkdir()
+    (root / "garbled_run" / "config.yaml").write_text("optimizer: {name: adamm}\n")
     (root / "spec_missing_base.yaml").write_text(yaml.safe_dump({"study": "s", "base": "no_base.yaml", "axes": {"seed": [0]}}))
     (root / "spec_unknown_key.yaml").write_text(yaml.safe_dump({"study": "s", "base": "good.yaml", "axez": {}}))
     (root / "spec.yaml").write_text(yaml.safe_dump({"study": "s", "base": "good.yaml", "axes": {"seed": [0]}}))
@@ -81,6 +90,51 @@ BAD_ARGUMENTS = [
     ("train {i}/good.yaml --set data.root={i}/no_corpus", "no_corpus", ["never_written"]),
     ("train {i}/good.yaml --set data.root={i}/a_file", "a_file", ["never_written"]),
     ("train {i}/good.yaml --run-dir {i}/a_file", "a_file", []),
+    ("train {i}/good.yaml --run-dir {i}/a_file --restart", "a_file", []),
+    # train: NaN, infinities and too-big integers through --set, for every kind of numeric key
+    ("train {i}/good.yaml --set data.batch_size=.inf", "data.batch_size", ["never_written"]),
+    ("train {i}/good.yaml --set data.batch_size=.nan", "data.batch_size", ["never_written"]),
+    ("train {i}/good.yaml --set data.batch_size=1e300", "data.batch_size", ["never_written"]),
+    ("train {i}/good.yaml --set data.batch_size=99999999999999999999999", "data.batch_size", ["never_written"]),
+    ("train {i}/good.yaml --set data.sample_rate=.nan", "data.sample_rate", ["never_written"]),
+    ("train {i}/good.yaml --set data.segment_seconds=.inf", "data.segment_seconds", ["never_written"]),
+    ("train {i}/good.yaml --set data.train_items_per_epoch=.inf", "data.train_items_per_epoch", ["never_written"]),
+    ("train {i}/good.yaml --set optimizer.lr=.nan", "optimizer.lr", ["never_written"]),
+    ("train {i}/good.yaml --set optimizer.lr=.inf", "optimizer.lr", ["never_written"]),
+    ("train {i}/good.yaml --set optimizer.lr=-.inf", "optimizer.lr", ["never_written"]),
+    ("train {i}/good.yaml --set optimizer.lr=nan", "optimizer.lr", ["never_written"]),
+    ("train {i}/good.yaml --set optimizer.weight_decay=.nan", "optimizer.weight_decay", ["never_written"]),
+    ("train {i}/good.yaml --set optimizer.weight_decay=.inf", "optimizer.weight_decay", ["never_written"]),
+    ("train {i}/good.yaml --set trainer.max_minutes=.nan", "trainer.max_minutes", ["never_written"]),
+    ("train {i}/good.yaml --set trainer.max_epochs=.inf", "trainer.max_epochs", ["never_written"]),
+    ("train {i}/good.yaml --set trainer.limit_train_batches=.nan", "trainer.limit_train_batches", ["never_written"]),
+    ("train {i}/good.yaml --set clipping.mode=norm --set clipping.value=.inf", "clipping.value", ["never_written"]),
+    ("train {i}/good.yaml --set seed=.nan", "seed", ["never_written"]),
+    ("train {i}/good.yaml --set model.args.hidden_size=.nan", "model.args.hidden_size", ["never_written"]),
+    ("train {i}/good.yaml --set optimizer.args.eps=.inf", "optimizer.args.eps", ["never_written"]),
+    ("train {i}/good.yaml --set scheduler.name=step --set scheduler.args.gamma=.nan", "scheduler.args.gamma", ["never_written"]),
+    ("train {i}/good.yaml --set targets.val/si_snri=[1,.nan]", "targets.val/si_snri", ["never_written"]),
+    # train: values the model, optimizer, scheduler or Lightning would refuse mid-run
+    ("train {i}/good.yaml --set model.args.hidden_size=0", "model.args", ["never_written"]),
+    ("train {i}/good.yaml --set model.args.kernel_size=1", "model.args", ["never_written"]),
+    ("train {i}/good.yaml --set model.args.enc_dim=3", "model.args", ["never_written"]),
+    ("train {i}/good.yaml --set model.args.input_normalization=maybe", "model.args.input_normalization", ["never_written"]),
+    ("train {i}/good.yaml --set optimizer.name=sgd_momentum --set optimizer.args.momentum=-1", "optimizer.*", ["never_written"]),
+    ("train {i}/good.yaml --set optimizer.args.betas=[0.9]", "optimizer.*", ["never_written"]),
+    ("train {i}/good.yaml --set scheduler.name=step --set scheduler.args.step_size=0", "scheduler.args", ["never_written"]),
+    ("train {i}/good.yaml --set scheduler.name=plateau --set scheduler.args.factor=2", "scheduler.args", ["never_written"]),
+    ("train {i}/good.yaml --set seed=-1", "seed", ["never_written"]),
+    ("train {i}/good.yaml --set trainer.devices=0", "trainer.devices", ["never_written"]),
+    ("train {i}/good.yaml --set trainer.limit_train_batches=1.5", "trainer.limit_train_batches", ["never_written"]),
+    # train again into a folder holding a run of another config: refused, the folder untouched
+    ("train {i}/good.yaml --run-dir {i}/done_run --set optimizer.name=sgd_momentum --set optimizer.lr=0.05", "optimizer.name", []),
+    ("train {i}/good.yaml --run-dir {i}/done_run --set optimizer.name=sgd_momentum --set trainer.max_epochs=5", "optimizer.name", []),
+    ("train {i}/good.yaml --run-dir {i}/done_run --set trainer.max_epochs=1", "trainer.max_epochs", []),
+    ("train {i}/good.yaml --run-dir {i}/done_run --set seed=1", "seed", []),
+    ("train {i}/good.yaml --run-dir {i}/done_run --set model.args.hidden_size=16", "model.args.hidden_size", []),
+    ("train {i}/good.yaml --run-dir {i}/garbled_run", "config.yaml", []),
+    ("train {i}/good.yaml --run-dir {i}/cosine_run --set scheduler.name=cosine_warmup --set trainer.max_epochs=5", "cosine_warmup", []),
+    ("train {i}/good.yaml --run-dir {i}/bad_budget_run --set trainer.max_epochs=5", "budget_changes.json", []),
     # grid
     ("grid {i}/missing.yaml", "missing.yaml", []),
     ("grid {i}/folder", "folder", []),
@@ -149,7 +203,7 @@ def test_bad_arguments_fail_in_one_line(command, names, never, inputs, capsys, m
 
 
 def test_the_table_is_wide():
-    assert len(BAD_ARGUMENTS) >= 25
+    assert len(BAD_ARGUMENTS) >= 60
     assert {row[0].split()[0] for row in BAD_ARGUMENTS} == {"train", "grid", "report", "separate", "evaluate", "data"}
 
 

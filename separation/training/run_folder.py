@@ -62,6 +62,7 @@ def budget_changes(config: Config, run_dir: Path) -> list[dict[str, Any]]:
     saved = run_dir / "config.yaml"
     if not saved.is_file():
         return []
+    read_budget_changes(run_dir)  # an unreadable record is refused now, not after the run is set up
     try:
         previous = config_from_dict(read_yaml(saved))
     except ConfigError as error:
@@ -82,8 +83,8 @@ def budget_changes(config: Config, run_dir: Path) -> list[dict[str, Any]]:
     return [{"key": key, "from": old[key], "to": new[key]} for key in raised]
 
 
-def record_budget_changes(run_dir: Path, changes: list[dict[str, Any]], at_step: int) -> list[dict[str, Any]]:
-    """Append `changes` (made when the run stood at `at_step`) to the folder's record; return the whole record."""
+def read_budget_changes(run_dir: Path) -> list[dict[str, Any]]:
+    """The folder's record of raised budgets ([] when there is none)."""
     path = run_dir / BUDGET_FILE
     try:
         record = json.loads(path.read_text()) if path.is_file() else []
@@ -91,6 +92,13 @@ def record_budget_changes(run_dir: Path, changes: list[dict[str, Any]], at_step:
         record = None
     if not isinstance(record, list):
         raise UserError(f"{path}: not the JSON list of budget changes this folder's runs write; {WAYS_OUT}")
+    return record
+
+
+def record_budget_changes(run_dir: Path, changes: list[dict[str, Any]], at_step: int) -> list[dict[str, Any]]:
+    """Append `changes` (made when the run stood at `at_step`) to the folder's record; return the whole record."""
+    path = run_dir / BUDGET_FILE
+    record = read_budget_changes(run_dir)
     if changes:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         record += [{**change, "at_step": at_step, "time": stamp} for change in changes]
