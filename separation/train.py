@@ -9,10 +9,15 @@ completed, diverged or collapsed, with the reason). Calling `train` again on the
 directory resumes from `last.ckpt` if the folder holds a run of the same config; a raised
 budget continues it (recorded in `budget_changes.json`), any other difference is refused
 (`separation.training.run_folder`), and `restart` moves the old run aside first.
+
+With `trainer.devices > 1` the calling process is the first of that many (Lightning's
+DDP, `separation.training.ranks`): it alone prepares the run folder and writes the
+summary; every process fits and tests (`fit_and_test`) on its share of the data.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -43,9 +48,10 @@ from separation.training.checkpoints import (
     set_aside_history,
     trim_metrics_csv,
 )
-from separation.training.interrupt import StopAtSignal, raise_if_requested
+from separation.training.interrupt import KeepSignalHandlers, StopAtSignal, raise_if_requested
 from separation.training.metrics_csv import MetricsCsvLogger
 from separation.training.run_folder import budget_changes, move_aside, record_budget_changes
+from separation.training.ranks import DDP, ProcessGroup
 
 # The run folder holds config.yaml before the first checkpoint, and a diverged step
 # returns no loss on purpose: both are expected, so Lightning's warnings are noise.
@@ -112,6 +118,7 @@ def build_trainer(config: Config, run_dir: Path, selection_metric: str, extra_ca
         RestoreLoaderPosition(),
         *extra_callbacks,
         StopAtSignal(run_dir),  # last: every other callback has seen the step it checkpoints
+        *([KeepSignalHandlers()] if cfg.devices > 1 else []),
     ]
     loggers = [
         TensorBoardLogger(save_dir=str(run_dir), name="", version="", default_hp_metric=False),
@@ -122,6 +129,9 @@ def build_trainer(config: Config, run_dir: Path, selection_metric: str, extra_ca
         default_root_dir=str(run_dir),
         accelerator=cfg.accelerator,
         devices=cfg.devices,
+        # Several devices: the processes are ours (training.ranks), and so are the samplers (data.sharding).
+        strategy=DDP() if cfg.devices > 1 else "auto",
+        use_distributed_sampler=False,
         precision=cfg.precision,
         max_epochs=cfg.max_epochs,
         max_steps=cfg.max_steps,
@@ -213,30 +223,12 @@ def train(config: Config, resume: bool = True, extra_callbacks=(), plugins=None,
     # The record first: a config.yaml with the raised budget is never there without it.
     recorded = record_budget_changes(run_dir, changes, start.global_step)
     write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False))
-    trainer, instruments = build_trainer(config, run_dir, system.selection_metric, extra_callbacks, plugins)
-
-    ckpt_path = str(start.path) if start.path else None
-    # Checked loadable with weights_only=True just now; Lightning must not unpickle anything either.
-    trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-    if start.trimmed_rows and trainer.global_step == start.global_step:
-        restore_metrics_rows(run_dir / "metrics.csv", start.trimmed_rows)
-    save_final_weights(trainer, run_dir)
-    raise_if_requested("after training, before the test")
-
-    status = "completed"
-    if system.divergence_reason:
-        status = "diverged"
-    elif instruments.targets.stopped:
-        status = "stopped-at-target"
-    metrics = _scalar_metrics(trainer.callback_metrics)
-    if test and status != "diverged":
-        drop_previous_test_rows(run_dir / "metrics.csv")
-        test_metrics = trainer.test(system, datamodule=datamodule, verbose=False)
-        if test_metrics:
-            metrics.update(_scalar_metrics(test_metrics[0]))
-    reason = system.divergence_reason
-    if status == "completed" and system.collapse_reason:  # trivial estimates: an outcome, like divergence
-        status, reason = "collapsed", system.collapse_reason
+    multi_device = config.trainer.devices > 1
+    with ProcessGroup(config.trainer.devices) if multi_device else contextlib.nullcontext() as group:
+        trainer, instruments = build_trainer(config, run_dir, system.selection_metric, extra_callbacks, plugins)
+        if multi_device:  # after the trainer: a bad trainer setting fails before any other process exists
+            group.start(_train_other_rank, (config, ResumePoint(start.path, start.global_step), test, plugins))
+        status, reason, metrics = fit_and_test(trainer, system, datamodule, instruments, start, run_dir, test)
     result = TrainResult(
         status=status,
         reason=reason,
@@ -256,3 +248,50 @@ def train(config: Config, resume: bool = True, extra_callbacks=(), plugins=None,
     )
     write_text_atomic(run_dir / "summary.json", json.dumps(result.to_dict(), indent=2, default=str))
     return result
+
+
+def fit_and_test(trainer: pl.Trainer, system, datamodule, instruments: Instruments, start: ResumePoint, run_dir: Path,
+                 test: bool) -> tuple[str, str | None, dict[str, float]]:
+    """Fit from `start`, save the final weights, test: (status, reason, metrics).
+
+    Every process of a multi-device run calls this with the same arguments; files of
+    the run folder are changed by the first process only.
+    """
+    ckpt_path = str(start.path) if start.path else None
+    # Checked loadable with weights_only=True just now; Lightning must not unpickle anything either.
+    trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    if trainer.is_global_zero and start.trimmed_rows and trainer.global_step == start.global_step:
+        restore_metrics_rows(run_dir / "metrics.csv", start.trimmed_rows)
+    save_final_weights(trainer, run_dir)
+    raise_if_requested("after training, before the test", trainer)
+
+    status = "completed"
+    if system.divergence_reason:
+        status = "diverged"
+    elif instruments.targets.stopped:
+        status = "stopped-at-target"
+    metrics = _scalar_metrics(trainer.callback_metrics)
+    if test and status != "diverged":
+        if trainer.is_global_zero:
+            drop_previous_test_rows(run_dir / "metrics.csv")
+        test_metrics = trainer.test(system, datamodule=datamodule, verbose=False)
+        if test_metrics:
+            metrics.update(_scalar_metrics(test_metrics[0]))
+    reason = system.divergence_reason
+    if status == "completed" and system.collapse_reason:  # trivial estimates: an outcome, like divergence
+        status, reason = "collapsed", system.collapse_reason
+    return status, reason, metrics
+
+
+def _train_other_rank(config: Config, start: ResumePoint, test: bool, plugins) -> None:
+    """Processes 1 .. devices - 1 of a multi-device run (started by `train`): the same seeded system,
+    trainer, fit and test as the first process, without its run-folder files (extra callbacks stay there).
+    What Lightning says in these processes goes to the run's train.log, not the terminal."""
+    from separation.training.quiet import quiet_run
+
+    with quiet_run(config.run_dir):
+        system_class, datamodule = get_task(config.task).parts(config)
+        pl.seed_everything(config.seed, workers=True, verbose=False)
+        system = system_class(config)
+        trainer, instruments = build_trainer(config, Path(config.run_dir), system.selection_metric, plugins=plugins)
+        fit_and_test(trainer, system, datamodule, instruments, start, Path(config.run_dir), test)

@@ -20,6 +20,7 @@ from separation.data.music_datasets import (
     target_definitions,
 )
 from separation.data.resumable import ResumableLoader
+from separation.data.sharding import EvalShard, process_share
 from separation.data.speech_datasets import EpochSeededSampler
 
 # open-unmix's samples_per_track: the epoch size when train_items_per_epoch is not set.
@@ -66,12 +67,20 @@ class MusicDataModule(pl.LightningDataModule):
         workers = self.config.num_workers
         return loader(dataset, num_workers=workers, persistent_workers=workers > 0, **kwargs)
 
+    def _eval_shard(self, dataset, what: str) -> EvalShard:
+        """This process's share of an evaluation split (all of it on one device)."""
+        return EvalShard(len(dataset), *process_share(self.trainer), what=what)
+
     def train_dataloader(self) -> DataLoader:
-        sampler = EpochSeededSampler(len(self.train_set.tracks), self.seed, shuffle=True, num_samples=len(self.train_set))
+        rank, processes = process_share(self.trainer)
+        sampler = EpochSeededSampler(len(self.train_set.tracks), self.seed, shuffle=True,
+                                     num_samples=len(self.train_set), rank=rank, world_size=processes)
         return self._loader(self.train_set, ResumableLoader, batch_size=self.config.batch_size, sampler=sampler, drop_last=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.valid_set, batch_size=1, shuffle=False)
+        return self._loader(self.valid_set, batch_size=1,
+                            sampler=self._eval_shard(self.valid_set, "validation split"))
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, batch_size=1, shuffle=False)
+        return self._loader(self.test_set, batch_size=1,
+                            sampler=self._eval_shard(self.test_set, "test split"))

@@ -2,10 +2,11 @@
 
 Lightning saves the `state_dict` of every training loader that has one in each
 checkpoint and hands it back before the resumed epoch starts. Ours is the
-epoch and the number of batches already trained in it; on resume the epoch's
-sampler (an `EpochSeededSampler`: the order is a function of (seed, epoch))
-skips exactly those, so a run stopped after any step continues with the batch
-the uninterrupted run would have seen next.
+epoch and the number of samples already trained in it, counted over all
+processes of a multi-device run; on resume the epoch's sampler (an
+`EpochSeededSampler`: the order is a function of (seed, epoch)) skips exactly
+those before sharding the rest, so a run stopped after any step continues with
+the batches the uninterrupted run would have seen next, in every process.
 """
 
 from __future__ import annotations
@@ -19,26 +20,33 @@ class ResumableLoader(DataLoader):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._position = 0  # batches of the current epoch handed out (including skipped ones)
-        self._resume: tuple[int, int] | None = None  # (epoch, batches to skip) from a checkpoint
+        self._position = 0  # batches of the current epoch handed out by this process (including skipped ones)
+        self._samples = 0  # samples of the current epoch handed out by all processes (including skipped ones)
+        self._resume: tuple[int, int] | None = None  # (epoch, samples to skip) from a checkpoint
 
     def __iter__(self):
         epoch = getattr(self.sampler, "epoch", 0)
+        processes = getattr(self.sampler, "world_size", 1)
         skip = 0
         if self._resume is not None and self._resume[0] == epoch:
             skip = self._resume[1]
-            self.sampler.skip_next(skip * self.batch_size)
+            self.sampler.skip_next(skip)
         self._resume = None
-        self._position = skip
+        self._samples = skip
+        self._position = skip // (self.batch_size * processes)
         for batch in super().__iter__():
             self._position += 1
+            self._samples += self.batch_size * processes
             yield batch
 
     def state_dict(self) -> dict:
-        return {"epoch": int(getattr(self.sampler, "epoch", 0)), "batches": int(self._position)}
+        return {"epoch": int(getattr(self.sampler, "epoch", 0)), "batches": int(self._position),
+                "samples": int(self._samples)}
 
     def load_state_dict(self, state: dict) -> None:
-        self._resume = (int(state.get("epoch", 0)), int(state.get("batches", 0)))
+        # Checkpoints from before multi-device runs hold batches of one process only.
+        samples = state.get("samples", int(state.get("batches", 0)) * self.batch_size)
+        self._resume = (int(state.get("epoch", 0)), int(samples))
 
 
 class RestoreLoaderPosition(Callback):

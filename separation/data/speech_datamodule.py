@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 
 from separation.config import DataConfig
 from separation.data.resumable import ResumableLoader
+from separation.data.sharding import EvalShard, process_share
 from separation.data.speech_datasets import (
     DatasetError,
     DynamicMixingDataset,
@@ -78,13 +79,21 @@ class SpeechDataModule(pl.LightningDataModule):
         workers = self.config.num_workers
         return loader(dataset, num_workers=workers, persistent_workers=workers > 0, **kwargs)
 
+    def _eval_shard(self, dataset, what: str) -> EvalShard:
+        """This process's share of an evaluation split (all of it on one device)."""
+        return EvalShard(len(dataset), *process_share(self.trainer), what=what)
+
     def train_dataloader(self) -> DataLoader:
         per_epoch = self._train_sampler_length()
-        sampler = EpochSeededSampler(len(self.train_set), self.seed, shuffle=True, num_samples=per_epoch)
+        rank, processes = process_share(self.trainer)
+        sampler = EpochSeededSampler(len(self.train_set), self.seed, shuffle=True, num_samples=per_epoch,
+                                     rank=rank, world_size=processes)
         return self._loader(self.train_set, ResumableLoader, batch_size=self.config.batch_size, sampler=sampler, drop_last=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.valid_set, batch_size=1, shuffle=False)
+        return self._loader(self.valid_set, batch_size=1,
+                            sampler=self._eval_shard(self.valid_set, "validation split"))
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, batch_size=1, shuffle=False)
+        return self._loader(self.test_set, batch_size=1,
+                            sampler=self._eval_shard(self.test_set, "test split"))

@@ -331,15 +331,24 @@ class EpochSeededSampler(Sampler):
     (default `length`) sets the epoch size: a shuffled epoch chains fresh
     permutations of `range(length)`, an unshuffled one cycles in order. Each
     pair's seed drives the dataset's crop and mixing draws.
+
+    In a run on several devices each process (`rank` of `world_size`) takes every
+    `world_size`-th pair of the same epoch, as `DistributedSampler` does, so one
+    step's batches across processes are one single-device batch `world_size` times
+    as large; an epoch that does not divide evenly drops its last few pairs, so every
+    process takes the same number of steps.
     """
 
-    def __init__(self, length: int, seed: int, shuffle: bool = True, num_samples: int | None = None):
+    def __init__(self, length: int, seed: int, shuffle: bool = True, num_samples: int | None = None,
+                 rank: int = 0, world_size: int = 1):
         if length < 1:
             raise DatasetError(f"sampler needs a positive dataset length, got {length}")
         self.length = length
         self.seed = seed
         self.shuffle = shuffle
         self.num_samples = length if num_samples is None else num_samples
+        self.rank = rank
+        self.world_size = world_size
         self.epoch = 0
         self._skip = 0
 
@@ -347,11 +356,11 @@ class EpochSeededSampler(Sampler):
         self.epoch = epoch
 
     def skip_next(self, samples: int) -> None:
-        """Make the next iteration start `samples` into the epoch (resuming mid-epoch)."""
+        """Make the next iteration start `samples` into the epoch, counted over all processes (resuming mid-epoch)."""
         self._skip = max(0, int(samples))
 
     def __len__(self) -> int:
-        return self.num_samples
+        return self.num_samples // self.world_size
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         rng = np.random.default_rng([self.seed, self.epoch])
@@ -362,4 +371,6 @@ class EpochSeededSampler(Sampler):
             order = np.arange(self.num_samples) % self.length
         seeds = rng.integers(0, 2**63 - 1, size=self.num_samples)
         skip, self._skip = self._skip, 0
-        return iter([(int(i), int(s)) for i, s in zip(order, seeds)][skip:])
+        left = (self.num_samples - skip) // self.world_size * self.world_size
+        pairs = [(int(i), int(s)) for i, s in zip(order, seeds)][skip : skip + left]
+        return iter(pairs[self.rank :: self.world_size])

@@ -73,6 +73,15 @@ class CollapseProbe:
         self.residuals += residual.tolist()
         self.energies += relative.tolist()
 
+    def gather(self) -> None:
+        """In a run on several processes: take every process's items, so each judges the whole test split."""
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return
+        parts: list = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(parts, (self.residuals, self.energies))
+        self.residuals = [value for residuals, _ in parts for value in residuals]
+        self.energies = [value for _, energies in parts for value in energies]
+
     def reason(self, improvement: tuple[str, float] | None = None) -> str | None:
         """Why the run counts as collapsed, with the measured values; None when it separates (or saw nothing)."""
         if not self.residuals:

@@ -78,9 +78,13 @@ class SeparationSystem(pl.LightningModule):
 
     def guard_loss(self, loss: torch.Tensor) -> torch.Tensor | None:
         """Return the loss, or None (skipping the step) after marking the run diverged."""
-        if torch.isfinite(loss):
+        checked = loss.detach()
+        if self._trainer is not None and self.trainer.world_size > 1:
+            # Every process skips the step or none does: a backward pass missing on one process hangs the others.
+            checked = self.trainer.strategy.reduce(checked.clone(), reduce_op="mean")
+        if torch.isfinite(checked):
             return loss
-        self.mark_diverged(f"non-finite training loss ({float(loss.detach())}) at step {self.global_step}")
+        self.mark_diverged(f"non-finite training loss ({float(checked)}) at step {self.global_step}")
         return None
 
     def mark_diverged(self, reason: str) -> None:
@@ -129,9 +133,10 @@ class SeparationSystem(pl.LightningModule):
             return
         self.best_score = max(self.best_score, float(score))
         name = self._hp_name(self.selection_metric)
-        self.log("hp/val_loss", loss)
-        self.log(f"hp/{name}", score)
-        self.log(f"hp/best_{name}", self.best_score)
+        # The values are already reduced across processes; sync_dist keeps Lightning from asking for it.
+        self.log("hp/val_loss", loss, sync_dist=True)
+        self.log(f"hp/{name}", score, sync_dist=True)
+        self.log(f"hp/best_{name}", self.best_score, sync_dist=True)
 
     def on_test_epoch_start(self):
         self.collapse_probe.reset()
@@ -140,8 +145,10 @@ class SeparationSystem(pl.LightningModule):
         metrics = self.trainer.callback_metrics
         for metric in self.test_metrics:
             if metric in metrics:
-                self.log(f"hp/{self._hp_name(metric)}", metrics[metric])
+                self.log(f"hp/{self._hp_name(metric)}", metrics[metric], sync_dist=True)
         improvement = metrics.get(self.improvement_metric)
+        if self.trainer.world_size > 1:
+            self.collapse_probe.gather()
         quoted = (self.improvement_metric, float(improvement)) if improvement is not None else None
         self.collapse_reason = self.collapse_probe.reason(quoted)
 

@@ -63,7 +63,8 @@ class EnhancementSystem(SeparationSystem):
 
     def training_step(self, batch, batch_idx):
         loss = self.objective.loss(self.model, batch, self.family_loss)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=batch["noisy"].shape[0])
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=batch["noisy"].shape[0],
+                 sync_dist=True)
         return self.guard_loss(loss)
 
     def _evaluate(self, batch, stage: str):

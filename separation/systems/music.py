@@ -68,9 +68,9 @@ class MusicSeparationSystem(SeparationSystem):
         mixture, targets = batch["mixture"], batch["targets"]
         loss, per_stem = self._l1(mixture, targets)
         size = mixture.shape[0]
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=size)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=size, sync_dist=True)
         for stem, value in zip(self.stems, per_stem):
-            self.log(f"train/loss_{stem}", value, on_step=False, on_epoch=True, batch_size=size)
+            self.log(f"train/loss_{stem}", value, on_step=False, on_epoch=True, batch_size=size, sync_dist=True)
         return self.guard_loss(loss)
 
     def _evaluate(self, batch, stage: str):

@@ -48,7 +48,8 @@ class SpeechSeparationSystem(SeparationSystem):
         if estimates.dim() == 3:  # single-output models are a one-stage special case
             estimates = estimates.unsqueeze(0)
         loss = multistage_pit_si_snr(estimates, sources)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=mixture.shape[0])
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=mixture.shape[0],
+                 sync_dist=True)
         return self.guard_loss(loss)
 
     def _evaluate(self, batch, stage: str):

@@ -9,7 +9,9 @@ resumable (`separation.data.resumable`), so the resumed run sees exactly the
 batches the uninterrupted one would have.
 
 Handlers are installed by the CLI around `train` and a local `grid` (`handle_signals`), in the main thread only;
-library callers (tests, Ray workers) get the callback without the handlers.
+library callers (tests, Ray workers) get the callback without the handlers. In a run on several devices
+every process installs them, and the processes agree on whether to stop (`agreed_request`): a signal to
+any one of them stops all of them after the same step.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+import threading
 from pathlib import Path
 
+import torch
 from pytorch_lightning import Callback
 
 _requested: list[int] = []
@@ -73,8 +77,22 @@ def handle_signals():
             signal.signal(signum, handler)
 
 
-def raise_if_requested(detail: str = "") -> None:
-    signum = requested()
+def agreed_request(trainer) -> int | None:
+    """The signal asked for in any process of the trainer's run, the same answer in each, or None.
+
+    The processes of a multi-device run must stop after the same step: saving a checkpoint
+    and exchanging gradients both wait for every process.
+    """
+    signum = requested() or 0
+    if trainer is not None and trainer.world_size > 1:
+        flag = torch.tensor(signum, device=trainer.strategy.root_device)
+        signum = int(trainer.strategy.reduce(flag, reduce_op="max"))
+    return signum or None
+
+
+def raise_if_requested(detail: str = "", trainer=None) -> None:
+    """Raise `TrainingInterrupted` if a signal came (to any process of `trainer`'s run, when given)."""
+    signum = agreed_request(trainer)
     if signum is not None:
         raise TrainingInterrupted(signum, detail)
 
@@ -86,7 +104,7 @@ class StopAtSignal(Callback):
         self.run_dir = Path(run_dir)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        signum = requested()
+        signum = agreed_request(trainer)
         if signum is None:
             return
         # Lightning sends this step's scalars to the loggers only after this hook; send them
@@ -102,3 +120,28 @@ class StopAtSignal(Callback):
             if callable(flush):
                 flush()
         raise TrainingInterrupted(signum, f"checkpoint {path} at step {trainer.global_step}")
+
+
+class KeepSignalHandlers(Callback):
+    """In a multi-device run: puts back the SIGTERM handler that Lightning replaces at each fit and test.
+
+    Lightning's own handler broadcasts from inside the handler, on the first process only,
+    which leaves the processes' collectives out of step (they hang). `handle_signals` and
+    `agreed_request` stop every process after the same step instead.
+    """
+
+    def __init__(self):
+        self._handler = None
+
+    def setup(self, trainer, pl_module, stage):
+        self._handler = signal.getsignal(signal.SIGTERM)  # before Lightning registers its own
+
+    def _restore(self) -> None:
+        if self._handler is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._handler)
+
+    def on_train_start(self, trainer, pl_module):
+        self._restore()
+
+    def on_test_start(self, trainer, pl_module):
+        self._restore()
