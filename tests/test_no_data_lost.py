@@ -11,6 +11,7 @@ import json
 import os
 import pickle
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -200,3 +201,84 @@ def test_data_noisy_force_keeps_the_users_files_and_its_input(speech_corpus, tmp
     code, lines = run_cli(["data", "noisy", root, "--speech", root / "speech", "--sample-rate", "8000", "--force"], capsys)
     assert_one_error_line(code, lines, "keep.flac")
     assert (root / "test" / "clean" / "keep.flac").exists() and snapshot(root)["corpus.json"] == after["corpus.json"]
+
+
+# ------------------------------------------------------------------------------ racing takeovers of one stale claim
+
+RACER = """
+import json, sys, time
+from pathlib import Path
+from separation.grid import claim
+
+trial, out, index = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+read_claim, stat = claim.read_claim, Path.stat
+
+
+# A loaded machine: a gap between looking at a claim or a lock and acting on it, and
+# workers running at different speeds (each racer's gap after looking at a lock differs).
+def slow_read_claim(*args, **kwargs):
+    state = read_claim(*args, **kwargs)
+    time.sleep(0.1)
+    return state
+
+
+def slow_stat(path, *args, **kwargs):
+    result = stat(path, *args, **kwargs)
+    if path.name.startswith("CLAIM.takeover"):
+        time.sleep(0.05 * (1 + index))
+    return result
+
+
+claim.read_claim, Path.stat = slow_read_claim, slow_stat
+out.with_suffix(".ready").write_text("")
+while not (trial.parent / "go").exists():  # all racers start together, however slowly each one started
+    time.sleep(0.001)
+mine = claim.TrialClaim(trial)
+won = mine.acquire()
+out.with_suffix(".tmp").write_text(json.dumps({"won": won, "token": mine.token}))
+out.with_suffix(".tmp").rename(out)
+while not (trial.parent / "release").exists():  # hold the claim (alive) until every racer has answered
+    time.sleep(0.01)
+if won:
+    mine.release()
+"""
+
+
+def stale_claim_and_lock(trial: Path) -> None:
+    """A claim whose owner on another machine stopped beating an hour ago, and a takeover
+    lock a crashed worker left behind as long ago: every racer judges both stale."""
+    trial.mkdir(parents=True)
+    hour_ago = time.time() - 3600
+    (trial / "CLAIM").write_text(json.dumps({"host": "elsewhere", "boot_id": "b", "pid": 1, "token": "dead"}))
+    (trial / "CLAIM.takeover").write_text(json.dumps({"host": "elsewhere", "boot_id": "b", "pid": 2}))
+    for name in ("CLAIM", "CLAIM.takeover"):
+        os.utime(trial / name, (hour_ago, hour_ago))
+
+
+def wait_for(paths: list[Path], seconds: float = 60) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline and not all(p.exists() for p in paths):
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("round_", range(4))
+def test_racing_workers_take_a_stale_claim_once(tmp_path, round_):
+    racers = 8
+    trial = tmp_path / "study" / "trial"
+    stale_claim_and_lock(trial)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    processes = [subprocess.Popen([sys.executable, "-c", RACER, str(trial), str(tmp_path / f"racer{i}.json"), str(i)],
+                                  env=env, cwd=Path(__file__).resolve().parents[1])
+                 for i in range(racers)]
+    try:
+        wait_for([tmp_path / f"racer{i}.ready" for i in range(racers)])
+        (tmp_path / "study" / "go").write_text("")
+        wait_for([tmp_path / f"racer{i}.json" for i in range(racers)])
+        results = [json.loads((tmp_path / f"racer{i}.json").read_text()) for i in range(racers)]
+        winners = [r["token"] for r in results if r["won"]]
+        assert len(winners) == 1, f"{len(winners)} workers took the trial"
+        assert json.loads((trial / "CLAIM").read_text())["token"] == winners[0]
+    finally:
+        (tmp_path / "study" / "release").write_text("")
+        for process in processes:
+            process.wait(timeout=30)

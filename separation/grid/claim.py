@@ -10,9 +10,14 @@ skips the trial, unless the claim is dead:
 - any machine: heartbeat older than `timeout` seconds (hosts sharing a folder
   must keep their clocks in step, as NTP does, to well within the timeout).
 
-A dead claim is taken over under a short-lived `CLAIM.takeover` lock, so two
-workers never both take over the same claim; the takeover is returned to the
-caller, which records it in `meta.json`. The owner deletes its claim after
+A dead claim is taken over under a short-lived takeover lock, so two workers
+never both take over the same claim; the takeover is returned to the caller,
+which records it in `meta.json`. The lock is `CLAIM.takeover`, created with
+`O_EXCL`. A lock left by a crashed worker (its process gone, or older than
+`TAKEOVER_LOCK_SECONDS`) is never deleted and created again under the same
+name, since two workers that both judged it stale would then both hold "the"
+lock; they race for the next name, `CLAIM.takeover.1`, which `O_EXCL` gives to
+exactly one of them. The owner deletes its claim after
 writing the trial's `DONE` marker, so no worker sees an unclaimed unfinished trial
 that is in fact finished.
 """
@@ -31,6 +36,8 @@ from pathlib import Path
 CLAIM = "CLAIM"
 DEFAULT_TIMEOUT = 300.0  # seconds without a heartbeat before a claim on another machine is dead
 TAKEOVER_LOCK_SECONDS = 60.0  # a takeover lock older than this was left by a crashed worker
+TAKEOVER_LOCK = f"{CLAIM}.takeover"
+MAX_TAKEOVER_LOCKS = 100  # names tried past stale locks; each crash mid-takeover leaves one
 
 
 def _boot_id() -> str:
@@ -111,6 +118,37 @@ def _create_exclusive(path: Path, content: dict) -> bool:
     return True
 
 
+def _lock_stale(lock: Path) -> bool:
+    """Left by a crashed worker: its process is gone (same machine), or it is older than `TAKEOVER_LOCK_SECONDS`."""
+    try:
+        age = time.time() - lock.stat().st_mtime
+        owner = json.loads(lock.read_text())
+    except FileNotFoundError:
+        return False  # released just now: its holder finished the takeover
+    except (OSError, ValueError):
+        owner = {}  # created, not yet written (or never: judged by age)
+    me = whoami()
+    if (isinstance(owner, dict) and owner.get("host") == me["host"] and owner.get("boot_id") == me["boot_id"]
+            and owner.get("boot_id") and isinstance(owner.get("pid"), int) and not _pid_alive(owner["pid"])):
+        return True
+    return age > TAKEOVER_LOCK_SECONDS
+
+
+def _lock_takeover(trial_dir: Path) -> Path | None:
+    """The takeover lock this worker now holds, or None when a live worker holds it.
+
+    Each name is created with `O_EXCL` and removed only by its creator, so one worker
+    at a time holds it; past a stale name the workers race for the next one.
+    """
+    for number in range(MAX_TAKEOVER_LOCKS):
+        lock = trial_dir / (TAKEOVER_LOCK if number == 0 else f"{TAKEOVER_LOCK}.{number}")
+        if _create_exclusive(lock, whoami()):
+            return lock
+        if not _lock_stale(lock):
+            return None
+    return None
+
+
 @dataclass
 class TrialClaim:
     """One worker's claim on one trial folder; `acquire` it, then `release` it when done.
@@ -148,17 +186,9 @@ class TrialClaim:
         return True
 
     def _take_over(self, dead: ClaimState) -> bool:
-        lock = self.trial_dir / f"{CLAIM}.takeover"
-        if not _create_exclusive(lock, whoami()):
-            try:
-                stale = time.time() - lock.stat().st_mtime > TAKEOVER_LOCK_SECONDS
-            except FileNotFoundError:
-                stale = False
-            if not stale:
-                return False  # another worker is taking it over right now
-            lock.unlink(missing_ok=True)
-            if not _create_exclusive(lock, whoami()):
-                return False
+        lock = _lock_takeover(self.trial_dir)
+        if lock is None:
+            return False  # another worker is taking it over right now
         try:
             again = read_claim(self.trial_dir, self.timeout)
             if again is not None and (again.alive or again.owner.get("token") != dead.owner.get("token")):
