@@ -282,3 +282,164 @@ def test_racing_workers_take_a_stale_claim_once(tmp_path, round_):
         (tmp_path / "study" / "release").write_text("")
         for process in processes:
             process.wait(timeout=30)
+
+
+# ------------------------------------------------------------------------------ separate -o, evaluate -o, grid --runs
+
+TINY_SVOICE = {"n_src": 2, "enc_dim": 16, "kernel_size": 4, "hidden_size": 8, "num_repeats": 1}
+
+
+def tiny_checkpoint(path: Path, data_root: Path) -> Path:
+    """What `separation train` writes, as far as separate and evaluate read it."""
+    from separation.config import Config, ModelConfig, config_to_dict
+    from separation.models.svoice import SVoice
+
+    config = config_to_dict(Config(task="speech", model=ModelConfig(name="svoice", args=TINY_SVOICE)))
+    config["data"]["root"] = str(data_root)
+    model = SVoice(**TINY_SVOICE)
+    torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
+                "model_spec": {"name": "svoice", "args": TINY_SVOICE}, "config": config}, path)
+    return path
+
+
+def nan_wav(path: Path, frames: int = 4000, rate: int = 8000, at: int = 100) -> Path:
+    import soundfile as sf
+
+    audio = np.random.default_rng(0).normal(0, 0.1, frames).astype(np.float32)
+    audio[at] = np.nan
+    sf.write(str(path), audio, rate, subtype="FLOAT")
+    return path
+
+
+def good_wav(path: Path, rate: int = 8000) -> Path:
+    from separation.data.audio import write_wav
+
+    write_wav(path, np.random.default_rng(1).normal(0, 0.1, rate // 2).astype(np.float32), rate)
+    return path
+
+
+def test_separate_and_evaluate_write_beside_the_users_files(speech_corpus, tmp_path, capsys):
+    checkpoint = tiny_checkpoint(tmp_path / "model.ckpt", speech_corpus)
+    out = tmp_path / "out"
+    before = user_files(out)
+    code, lines = run_cli(["separate", checkpoint, good_wav(tmp_path / "song.wav"), "-o", out, "--device", "cpu"], capsys)
+    assert code == 0, lines
+    code, lines = run_cli(["separate", checkpoint, tmp_path / "song.wav", "-o", out, "--device", "cpu", "--force"], capsys)
+    assert code == 0, lines
+    code, lines = run_cli(["evaluate", checkpoint, "-o", out, "--device", "cpu", "--max-items", "1"], capsys)
+    assert code == 0, lines
+    after = snapshot(out)
+    assert {k: after.get(k) for k in before} == before
+    assert "song/s1.wav" in after and "summary.json" in after
+
+
+def test_grid_writes_beside_the_users_files(speech_corpus, tmp_path):
+    from separation.grid.runner import run_local
+
+    base = {"task": "speech", "model": {"name": "svoice", "args": {k: v for k, v in TINY_SVOICE.items() if k != "n_src"}},
+            "data": {"root": str(speech_corpus), "segment_seconds": 0.5, "batch_size": 2, "train_items_per_epoch": 4,
+                     "valid_max_items": 1},
+            "trainer": {"max_epochs": 1, "log_every_n_steps": 1, "audio_examples": 0, "enable_progress_bar": False}}
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump({"study": "g", "base": "base.yaml", "axes": {"seed": [0]}}))
+    runs = tmp_path / "runs"
+    before = {**user_files(runs), **{f"g/{k}": v for k, v in user_files(runs / "g").items()}}
+    assert set(run_local(load_spec(tmp_path / "spec.yaml"), runs).values()) == {"completed"}
+    after = snapshot(runs)
+    assert {k: after.get(k) for k in before} == before
+
+
+# ------------------------------------------------------------------------------ non-finite audio
+
+
+@pytest.mark.parametrize("rate", [8000, 16000], ids=["streamed", "resampled"])
+def test_separate_refuses_non_finite_audio_and_writes_nothing(speech_corpus, tmp_path, capsys, rate):
+    checkpoint = tiny_checkpoint(tmp_path / "model.ckpt", speech_corpus)
+    good, bad = good_wav(tmp_path / "good.wav"), nan_wav(tmp_path / "nan.wav", rate=rate, at=1234)
+    code, lines = run_cli(["separate", checkpoint, good, bad, "-o", tmp_path / "out", "--device", "cpu"], capsys)
+    assert_one_error_line(code, lines, "nan.wav")
+    assert "non-finite" in lines[0] and "1234" in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_evaluate_refuses_a_corpus_file_of_nan_and_writes_nothing(speech_corpus, tmp_path, capsys):
+    import shutil
+
+    import soundfile as sf
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(speech_corpus, corpus)
+    last = sorted((corpus / "Libri2Mix/wav8k/min/test/s2").glob("*.wav"))[-1]  # examples of earlier items come first
+    nan_wav(last, frames=sf.info(str(last)).frames, at=0)
+    checkpoint = tiny_checkpoint(tmp_path / "model.ckpt", corpus)
+    code, lines = run_cli(["evaluate", checkpoint, "-o", tmp_path / "eval", "--device", "cpu"], capsys)
+    assert_one_error_line(code, lines, last.name)
+    assert not (tmp_path / "eval").exists()
+
+
+def test_dataset_readers_refuse_non_finite_samples(tmp_path):
+    from separation.data.audio import AudioError, read_wav
+    from separation.data.music_datasets import MusicDataError, read_chunk
+
+    bad = nan_wav(tmp_path / "nan.wav", at=10)
+    with pytest.raises(AudioError, match="nan.wav: non-finite samples .* frame 10;"):
+        read_wav(bad)
+    assert read_wav(bad, start=11).shape == (4000 - 11,)  # a window without the NaN reads
+    with pytest.raises(MusicDataError, match="nan.wav: non-finite samples .* frame 10;"):
+        read_chunk(bad, 0, 100, 1)
+
+
+# ------------------------------------------------------------------------------ checkpoints: set aside aloud, no warning before an error
+
+
+def training_checkpoint(path: Path, step: int) -> Path:
+    torch.save({"state_dict": {}, "loops": {}, "global_step": step}, path)
+    return path
+
+
+def test_a_corrupt_checkpoint_set_aside_is_said_on_stderr(tmp_path, capsys):
+    from separation.training.checkpoints import choose_resume_point
+
+    (tmp_path / "last.ckpt").write_bytes(os.urandom(512))
+    training_checkpoint(tmp_path / "best.ckpt", 7)
+    point = choose_resume_point(tmp_path)
+    lines = capsys.readouterr().err.splitlines()
+    assert point.global_step == 7 and len(lines) == 1, lines
+    assert str(tmp_path / "last.ckpt") in lines[0] and point.set_aside[0] in lines[0]
+    assert "resumes from step 7 (best.ckpt)" in lines[0]
+    # Set aside again within the same second: the first one set aside is not overwritten.
+    (tmp_path / "last.ckpt").write_bytes(b"truncated")
+    (tmp_path / "best.ckpt").write_bytes(b"also truncated")
+    again = choose_resume_point(tmp_path)
+    lines = capsys.readouterr().err.splitlines()
+    assert again.path is None and len(lines) == 2 and all("resumes from step 0" in line for line in lines)
+    assert len(list(tmp_path.glob("*.corrupt-*"))) == 3
+
+
+def plain_pickle(path: Path) -> Path:
+    """An old-style pickle (protocol 4): PyTorch warns about its protocol before refusing it."""
+    path.write_bytes(pickle.dumps({"state_dict": {"weight": [1.0]}}, protocol=4))
+    return path
+
+
+@pytest.mark.parametrize("command", ["evaluate {c}", "separate {c} {w} -o {o}"])
+def test_a_pickle_checkpoint_gives_one_line_and_no_warning(tmp_path, command):
+    checkpoint = plain_pickle(tmp_path / "pickle.ckpt")
+    argv = command.format(c=checkpoint, w=good_wav(tmp_path / "in.wav"), o=tmp_path / "out").split()
+    done = subprocess.run([sys.executable, "-m", "separation", *argv], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("separation: error:"), done.stderr
+    assert "pickle.ckpt" in done.stderr and not (tmp_path / "out").exists()
+
+
+def test_resume_sets_a_pickle_aside_without_a_warning(tmp_path, capsys):
+    import warnings
+
+    from separation.training.checkpoints import choose_resume_point
+
+    plain_pickle(tmp_path / "last.ckpt")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        choose_resume_point(tmp_path)
+    assert not caught, [str(w.message) for w in caught]
+    assert len(capsys.readouterr().err.splitlines()) == 1

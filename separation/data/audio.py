@@ -19,6 +19,7 @@ from separation.errors import UserError
 
 PCM16_SCALE = 32768.0
 SUBTYPES = ("FLOAT", "PCM_16")
+INTEGER_SUBTYPES = ("PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "ULAW", "ALAW")  # can hold no NaN
 
 
 class AudioError(UserError):
@@ -61,8 +62,33 @@ def read_wav(
         data, _ = sf.read(str(path), start=start, stop=stop, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as error:
         raise AudioError(f"{path}: corrupt wav file ({_reason(error)})") from None
+    check_finite(data, path, start)
     data = np.ascontiguousarray(data.T)
     return data[0] if data.shape[0] == 1 else data
+
+
+def check_finite(frames: np.ndarray, path: str | Path, offset: int = 0) -> None:
+    """Refuse NaN or infinite samples (a float file can hold them): a model fed them
+    writes NaN outputs and scores, which would pass for results. `frames` is `(time, channels)`."""
+    finite = np.isfinite(frames)
+    if not finite.all():
+        first = offset + int(np.argwhere(~finite)[0][0])
+        raise AudioError(f"{path}: non-finite samples (NaN or infinity), the first at frame {first}; expected audio")
+
+
+def check_file_finite(path: str | Path, block_frames: int = 1 << 20) -> None:
+    """`check_finite` over a whole file, read block by block (memory stays one block)."""
+    path = Path(path)
+    if audio_info(path).subtype in INTEGER_SUBTYPES:
+        return
+    try:
+        with sf.SoundFile(str(path)) as reader:
+            offset = 0
+            for block in reader.blocks(block_frames, dtype="float32", always_2d=True):
+                check_finite(block, path, offset)
+                offset += block.shape[0]
+    except (sf.LibsndfileError, RuntimeError) as error:
+        raise AudioError(f"{path}: corrupt wav file ({_reason(error)})") from None
 
 
 def quantize_pcm16(data: np.ndarray) -> np.ndarray:

@@ -29,7 +29,7 @@ import soundfile as sf
 import torch
 from torch.utils.data import Dataset
 
-from separation.data.audio import AudioError, audio_info, write_wav
+from separation.data.audio import AudioError, audio_info, check_finite, write_wav
 from separation.errors import UserError
 
 SOURCES = ("drums", "bass", "other", "vocals")  # MUSDB's sources, in its stem order
@@ -227,11 +227,15 @@ def read_chunk(path: Path, start: int, length: int, channels: int) -> np.ndarray
             out[:, : part.shape[0]] = part.T
             if layout.scale != 1.0:
                 out *= np.float32(layout.scale)
-            return out
-        data, _ = sf.read(str(path), start=start, stop=start + length, dtype="float32", always_2d=True)
+        else:
+            data, _ = sf.read(str(path), start=start, stop=start + length, dtype="float32", always_2d=True)
+            out[:, : data.shape[0]] = data.T
     except (OSError, ValueError, sf.LibsndfileError, RuntimeError) as error:
         raise MusicDataError(f"{path}: unreadable wav ({error})") from None
-    out[:, : data.shape[0]] = data.T
+    try:
+        check_finite(out.T, path, start)  # a float wav can hold NaN, which would train or score as audio
+    except AudioError as error:
+        raise MusicDataError(str(error)) from None
     return out
 
 

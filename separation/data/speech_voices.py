@@ -370,6 +370,9 @@ def folder_files(path: str) -> list[str]:
 def read_recording(path: str) -> tuple[np.ndarray, int]:
     """One user recording as float64 mono and its rate."""
     try:
-        return _read_wav(path)
+        audio, rate = _read_wav(path)
     except (sf.LibsndfileError, RuntimeError):
         raise VoiceError(f"{path}: unreadable audio file") from None
+    if not np.isfinite(audio).all():  # NaN would spread into every mixture it joins
+        raise VoiceError(f"{path}: non-finite samples (NaN or infinity); expected audio")
+    return audio, rate

@@ -124,7 +124,6 @@ def evaluate_music(
     if list(dataset.targets) != stems:
         raise ValueError(f"dataset targets {list(dataset.targets)} differ from the model's stems {stems}")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     per_track: dict[str, dict[str, dict[str, float]]] = {}
     started = time.perf_counter()
     for i in range(len(dataset)):
@@ -147,6 +146,7 @@ def evaluate_music(
         "aggregate": aggregate,
         "tracks": per_track,
     }
+    out_dir.mkdir(parents=True, exist_ok=True)  # only now: a bad track above leaves no folder behind
     rows = io.StringIO()
     writer = csv.writer(rows, lineterminator="\n")
     writer.writerow(["track", "stem", "metric", "score"])

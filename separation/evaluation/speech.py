@@ -121,6 +121,7 @@ def evaluate_speech(
     """
     out_dir = Path(out_dir)
     rows = []
+    kept = []  # examples, written once every item has been read and scored: bad input leaves nothing behind
     rate = separator.sample_rate
     started = time.perf_counter()
     audio_seconds = 0.0
@@ -135,11 +136,7 @@ def evaluate_speech(
         audio_seconds += seconds
         rows.append({"id": item["id"], "seconds": round(seconds, 3), **values})
         if index < examples:
-            folder = out_dir / "examples" / item["id"]
-            write_wav(folder / "mixture.wav", mixture.numpy(), rate)
-            for name, estimate, reference in zip(separator.sources, aligned, references):
-                write_wav(folder / f"estimate_{name}.wav", estimate.numpy(), rate)
-                write_wav(folder / f"reference_{name}.wav", reference.numpy(), rate)
+            kept.append((item["id"], mixture, aligned, references))
         if log is not None:
             log(f"[{index + 1}/{len(dataset)}] {item['id']}: SI-SNRi {values['si_snri']:.2f} dB, SDRi {values['sdri']:.2f} dB")
     elapsed = time.perf_counter() - started
@@ -160,6 +157,12 @@ def evaluate_speech(
         "methods": METHODS,
         "metrics": aggregate(rows),
     }
+    for item_id, mixture, aligned, references in kept:
+        folder = out_dir / "examples" / item_id
+        write_wav(folder / "mixture.wav", mixture.numpy(), rate)
+        for name, estimate, reference in zip(separator.sources, aligned, references):
+            write_wav(folder / f"estimate_{name}.wav", estimate.numpy(), rate)
+            write_wav(folder / f"reference_{name}.wav", reference.numpy(), rate)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out_dir / "metrics.csv", _csv_text(rows))
     write_json_atomic(out_dir / "summary.json", summary)

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from separation.data.audio import AudioError, audio_info, read_wav, write_wav
+from separation.data.audio import AudioError, audio_info, check_file_finite, read_wav, write_wav
 from separation.errors import UserError
 from separation.inference.checkpoint import LoadedModel, load_checkpoint
 from separation.inference.chunked import ChunkSeparator, separate_chunked, separate_stream
@@ -263,7 +263,7 @@ def separate_files(
 ) -> list[Path]:
     """Separate every input file into `out_dir/<input name>/<source>.wav`; returns those folders.
 
-    Every input is checked (readable, not empty) and every output path for
+    Every input is checked (readable, not empty, finite) and every output path for
     collisions before anything is separated; existing outputs are an error
     unless `force`. Outputs keep the input's sample rate and length, as 32-bit
     float WAV at the scale the model produced (SI-SNR-trained models fix no scale).
@@ -274,6 +274,7 @@ def separate_files(
     for path in inputs:
         if audio_info(path).frames == 0:
             raise AudioError(f"{path}: file has no samples")
+        check_file_finite(path)  # NaN in, NaN out: refused before any output exists
     separator = build_separator(load_checkpoint(checkpoint), device, chunk_seconds, overlap, batch_size)
     out_dir = Path(out_dir)
     folders = _output_folders(inputs, out_dir)
