@@ -9,6 +9,7 @@ checkpoint can never run code when loaded.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,11 @@ def _read(path: Path) -> dict:
     if not path.is_file():
         raise CheckpointError(f"{path}: is a folder; expected a checkpoint file (best.ckpt, last.ckpt)")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # PyTorch warns about the pickle protocol of a file it may then refuse; our one line says
+            # why, and a warning before it would make two.
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # a corrupt file surfaces as any of KeyError, EOFError, RuntimeError, UnpicklingError
         raise CheckpointError(f"{path}: {NOT_OURS} ({_why_unreadable(path, error)})") from None
     if not isinstance(state, dict):

@@ -6,7 +6,8 @@ checkpoint is written beside its name, flushed to disk and renamed over it.
 
 At resume, `choose_resume_point` opens every checkpoint of the run folder the way
 the suite always does (`torch.load(weights_only=True)`, so no file can run code),
-moves each one that does not load aside as `<name>.corrupt-<UTC time>`, and picks
+moves each one that does not load aside as `<name>.corrupt-<UTC time>` (saying so
+on stderr: which file, its new name, the step training resumes from), and picks
 the loadable one furthest into training. Each checkpoint records how many
 `metrics.csv` rows existed when it was written, so resuming from an older one
 first cuts `metrics.csv` back to that point (no step is ever logged twice).
@@ -17,7 +18,10 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import sys
 import time
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,10 +56,23 @@ def _utc_stamp() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
 
 
+def _unused(path: Path) -> Path:
+    """`path`, or `path-2`, `path-3`, ...: the first name nothing holds (two set-asides in
+    one second must not overwrite the first)."""
+    candidate, number = path, 1
+    while candidate.exists() or candidate.is_symlink():
+        number += 1
+        candidate = path.with_name(f"{path.name}-{number}")
+    return candidate
+
+
 def _loadable(path: Path) -> dict | None:
     """The checkpoint's training state, or None when it is not a weights-only training checkpoint."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # PyTorch warns about the pickle protocol of a file it then refuses: our line says why.
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # truncated, random bytes, a pickle with code: all the same to a resume
         return None
     if not isinstance(state, dict) or not {"state_dict", "loops", "global_step"} <= set(state):
@@ -83,19 +100,29 @@ class ResumePoint:
         }
 
 
-def choose_resume_point(run_dir: Path) -> ResumePoint:
-    """Set corrupt checkpoints aside and return the newest one that loads (or step 0)."""
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def choose_resume_point(run_dir: Path, log: Callable[[str], None] | None = _stderr) -> ResumePoint:
+    """Set corrupt checkpoints aside and return the newest one that loads (or step 0).
+
+    `log` gets one line per checkpoint set aside: a run that silently starts again
+    from step 0 would look like a resumed one everywhere but in meta.json.
+    """
     point = ResumePoint()
     best_key = None
+    moved: list[tuple[Path, Path]] = []
     for name in CHECKPOINT_NAMES:
         path = run_dir / name
         if not path.exists():
             continue
         state = _loadable(path)
         if state is None:
-            aside = path.with_name(f"{name}.corrupt-{_utc_stamp()}")
+            aside = _unused(path.with_name(f"{name}.corrupt-{_utc_stamp()}"))
             os.replace(path, aside)
             point.set_aside.append(aside.name)
+            moved.append((path, aside))
             continue
         key = (int(state.get("global_step", 0)), name == "last.ckpt")
         if best_key is None or key > best_key:
@@ -103,6 +130,11 @@ def choose_resume_point(run_dir: Path) -> ResumePoint:
             rows = state.get(METRICS_ROWS_KEY)
             point.path, point.global_step = path, key[0]
             point.metrics_rows = int(rows) if isinstance(rows, int) else None
+    if log is not None:
+        resumes = f"step {point.global_step} ({point.path.name})" if point.path else "step 0 (no checkpoint loads)"
+        for path, aside in moved:
+            log(f"separation: {path}: not a loadable training checkpoint, moved aside to {aside.name}; "
+                f"training resumes from {resumes}")
     return point
 
 
@@ -163,8 +195,8 @@ def set_aside_history(run_dir: Path) -> str | None:
     old = [p for p in run_dir.glob("events.out.tfevents.*")] + [p for p in (run_dir / "metrics.csv",) if p.exists()]
     if not old:
         return None
-    target = run_dir / f"superseded-{_utc_stamp()}"
-    target.mkdir(exist_ok=True)
+    target = _unused(run_dir / f"superseded-{_utc_stamp()}")  # a fresh folder: nothing in it is overwritten
+    target.mkdir()
     for path in old:
         shutil.move(str(path), target / path.name)
     return target.name
