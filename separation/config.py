@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
+import re
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -457,52 +458,69 @@ def validate(config: Config) -> None:
     _validate_training(config, optim)
 
 
+FLAG, NUMBER, TEXT, LIST = "true or false", "a number", "text", "a list"
+# Words of a type annotation -> the kind of config value they take.
+_ANNOTATION_KINDS = {"bool": FLAG, "int": NUMBER, "float": NUMBER, "str": TEXT, "list": LIST, "List": LIST,
+                     "tuple": LIST, "Tuple": LIST, "Sequence": LIST, "Iterable": LIST}
+
+
 def _kind(value: Any) -> str | None:
     """What a default stands for: a flag, a number, text or a sequence (None: anything goes)."""
     if isinstance(value, bool):
-        return "true or false"
+        return FLAG
     if isinstance(value, (int, float)):
-        return "a number"
+        return NUMBER
     if isinstance(value, str):
-        return "text"
+        return TEXT
     if isinstance(value, (list, tuple)):
-        return "a list"
+        return LIST
     return None
 
 
+def _kinds(parameter: inspect.Parameter) -> set[str]:
+    """The kinds a parameter takes: from its annotation (`int | Sequence[str]`: a number or a list), else
+    from its default; empty when either says nothing checkable (`Any`, a tensor, a None default)."""
+    annotation = parameter.annotation
+    if annotation is not inspect.Parameter.empty:
+        words = set(re.findall(r"[A-Za-z_]+", annotation if isinstance(annotation, str) else str(annotation)))
+        if "Any" in words:
+            return set()
+        kinds = {kind for word, kind in _ANNOTATION_KINDS.items() if word in words}
+        if kinds:
+            return kinds
+    default = _kind(parameter.default) if parameter.default is not inspect.Parameter.empty else None
+    return {default} if default else set()
+
+
 def _is_kind(value: Any, kind: str | None) -> bool:
-    if kind == "true or false":
+    if kind == FLAG:
         return isinstance(value, bool)
-    if kind == "a number":
+    if kind == NUMBER:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind == "text":
+    if kind == TEXT:
         return isinstance(value, str)
-    if kind == "a list":
+    if kind == LIST:
         return isinstance(value, (list, tuple))
     return True
 
 
-def check_argument_kinds(key: str, args: dict[str, Any], function, defaults: dict[str, Any] | None = None) -> None:
-    """Each argument of the kind its default is: a number for a number, true/false for a flag, text for
-    text, a list for a tuple (items too). `nesterov: "no"` would otherwise train with Nesterov momentum on.
-
-    `defaults` (e.g. an optimizer entry's own) take precedence over the signature's.
-    """
-    signature_defaults = {name: parameter.default for name, parameter in inspect.signature(function).parameters.items()
-                          if parameter.default is not inspect.Parameter.empty}
-    defaults = {**signature_defaults, **(defaults or {})}
+def check_argument_kinds(key: str, args: dict[str, Any], function) -> None:
+    """Each argument of a kind its parameter takes (annotation, else default): a number for a number,
+    true/false for a flag, text for text, a list for a tuple, and a list's items as the default's.
+    `nesterov: "no"` would otherwise train with Nesterov momentum on."""
+    parameters = inspect.signature(function).parameters
     for name, value in args.items():
-        if name not in defaults:
+        if name not in parameters:
+            continue  # reported by the registry's own check
+        kinds, default = _kinds(parameters[name]), parameters[name].default
+        if value is None and (default is None or re.search(r"\b(None|Optional)\b", str(parameters[name].annotation))):
             continue
-        default = defaults[name]
-        kind = _kind(default)
-        if not _is_kind(value, kind):
-            raise ConfigError(f"config key '{key}.{name}' must be {kind} (default {default!r}), got {_short(value)}")
-        if kind == "a list" and default:
+        if kinds and not any(_is_kind(value, kind) for kind in kinds):
+            raise ConfigError(f"config key '{key}.{name}' must be {' or '.join(sorted(kinds))}, got {_short(value)}")
+        if isinstance(value, (list, tuple)) and isinstance(default, (list, tuple)) and default:
             item_kind = _kind(default[0])
-            wrong = [item for item in value if not _is_kind(item, item_kind)]
-            if wrong:
-                raise ConfigError(f"config key '{key}.{name}' must hold {item_kind} items (default {default!r}), got {_short(value)}")
+            if not all(_is_kind(item, item_kind) for item in value):
+                raise ConfigError(f"config key '{key}.{name}' must hold {item_kind} items like {default!r}, got {_short(value)}")
 
 
 def refused_by(key: str, what: str, build) -> Any:
@@ -553,7 +571,7 @@ def validate_music_section(config: Config, models) -> None:
 
         try:
             names = list(stem_names(stems))
-        except ValueError as error:
+        except (TypeError, ValueError) as error:  # 0.5 stems, a mapping of stems
             raise ConfigError(f"config key 'model.args.stems': {error}") from None
         if names != config.data.stems:
             raise ConfigError(f"config key 'model.args.stems' is {names} but 'data.stems' is {config.data.stems}")
@@ -616,7 +634,7 @@ def _validate_training(config: Config, optim) -> None:
         raise ConfigError(f"config key 'optimizer.weight_decay' must be >= 0, got {config.optimizer.weight_decay}")
     optim.check_optimizer_args(config.optimizer.name, config.optimizer.args, key="optimizer.args")
     entry = optim.OPTIMIZERS[config.optimizer.name]
-    check_argument_kinds("optimizer.args", config.optimizer.args, entry.cls.__init__, entry.defaults)
+    check_argument_kinds("optimizer.args", config.optimizer.args, entry.cls.__init__)
     _choice("scheduler.name", config.scheduler.name, optim.SCHEDULERS)
     optim.check_scheduler_args(config.scheduler.name, config.scheduler.args, key="scheduler.args")
     check_argument_kinds("scheduler.args", config.scheduler.args, optim.SCHEDULERS[config.scheduler.name])
