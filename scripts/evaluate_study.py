@@ -14,7 +14,8 @@ Arguments this script does not know are passed on to `separation evaluate`
 (`--device cpu`, `--max-items 20`, `--data ROOT`, ...). Each evaluation writes
 into a temporary folder beside the trial's that replaces `eval_SPLIT/` only once
 it is complete, so an interrupted evaluation never leaves a folder the report
-would read. Prints one line per trial; exits 1 if any evaluation failed, 2 on
+would read; an `eval_SPLIT/` holding files `separation evaluate` does not write
+(notes of the user's) is not replaced (FAILED, nothing deleted). Prints one line per trial; exits 1 if any evaluation failed, 2 on
 bad arguments. `separation report` then reads every `<trial>/eval_test/`.
 """
 
@@ -33,7 +34,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the checkout's package, not an installed one
 
+from separation.errors import UserError  # noqa: E402
 from separation.grid.trial import LOST, OK, is_trial_folder, trial_status  # noqa: E402
+from separation.outputs import fresh_folder, refuse_foreign  # noqa: E402
 
 CHECKPOINT = "last.ckpt"  # the final weights, those the training-time test metric scored
 
@@ -43,20 +46,36 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
+def _evaluation_file(relative) -> bool:
+    """A file `separation evaluate` writes: its tables and summaries, and example wavs under examples/."""
+    parts = relative.parts
+    return (len(parts) == 2 and relative.suffix in (".csv", ".json")) or (
+        len(parts) > 2 and parts[1] == "examples" and relative.suffix == ".wav")
+
+
 def _swap_in(temporary: Path, out_dir: Path) -> None:
-    """Replace `out_dir` by the finished `temporary`; an older evaluation is removed only after."""
-    old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+    """Replace `out_dir` by the finished `temporary`; an older evaluation is removed only after,
+    and only when it holds nothing but what `separation evaluate` writes (else UserError, nothing changed)."""
+    refuse_foreign(out_dir.parent, [out_dir.name], _evaluation_file, "an evaluation (tables, summaries, examples/)")
+    aside = fresh_folder(out_dir.parent, f"{out_dir.name}.old")
+    old = aside / out_dir.name
     if out_dir.exists():
         os.replace(out_dir, old)
-    os.replace(temporary, out_dir)
-    shutil.rmtree(old, ignore_errors=True)
+    try:
+        os.replace(temporary, out_dir)
+    except BaseException:
+        if old.exists():
+            os.replace(old, out_dir)
+        raise
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def evaluate_trial(trial: Path, split: str, extra: list[str], run=subprocess.run) -> tuple[bool, str]:
     """Evaluate one trial's last.ckpt into `<trial>/eval_<split>/`; returns (ok, what to print)."""
     out_dir = trial / f"eval_{split}"
-    temporary = trial / f".eval_{split}.tmp-{os.getpid()}"
-    shutil.rmtree(temporary, ignore_errors=True)
+    temporary = fresh_folder(trial, f"eval_{split}")  # a new name: nothing of anyone's is removed
+    temporary.rmdir()  # `separation evaluate` creates it: whether it did tells whether it wrote anything
     command = [sys.executable, "-m", "separation", "evaluate", str(trial / CHECKPOINT), "--split", split,
                "-o", str(temporary), *extra]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
@@ -68,7 +87,10 @@ def evaluate_trial(trial: Path, split: str, extra: list[str], run=subprocess.run
             return False, f"FAILED (exit {result.returncode}): {why}"
         if not temporary.is_dir():
             return False, f"FAILED: `separation evaluate` wrote nothing into {temporary}"
-        _swap_in(temporary, out_dir)
+        try:
+            _swap_in(temporary, out_dir)
+        except UserError as error:
+            return False, f"FAILED: {error}"
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
     said = _last_line(result.stdout).replace(str(temporary), str(out_dir))

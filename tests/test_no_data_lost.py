@@ -443,3 +443,31 @@ def test_resume_sets_a_pickle_aside_without_a_warning(tmp_path, capsys):
         choose_resume_point(tmp_path)
     assert not caught, [str(w.message) for w in caught]
     assert len(capsys.readouterr().err.splitlines()) == 1
+
+
+def test_evaluate_study_never_replaces_an_evaluation_holding_the_users_files(tmp_path, capsys):
+    import subprocess as sp
+
+    trial = tmp_path / "runs" / "s" / "a"
+    trial.mkdir(parents=True)
+    (trial / "DONE").write_text(json.dumps({"status": "completed"}))
+    (trial / "last.ckpt").write_bytes(b"weights")
+    (trial / "eval_test" / "examples" / "x").mkdir(parents=True)
+    (trial / "eval_test" / "summary.json").write_text("{}")
+    (trial / "eval_test" / "examples" / "x" / "mixture.wav").write_bytes(b"old example")
+
+    def fake_evaluate(command, **kwargs):
+        out = Path(command[command.index("-o") + 1])
+        out.mkdir()
+        (out / "summary.json").write_text('{"new": true}')
+        return sp.CompletedProcess(command, 0, "done\n", "")
+
+    evaluate_study = load_script("evaluate_study")
+    assert evaluate_study.main([str(tmp_path / "runs" / "s")], run=fake_evaluate) == 0  # its own files: replaced
+    assert json.loads((trial / "eval_test" / "summary.json").read_text()) == {"new": True}
+    assert not (trial / "eval_test" / "examples").exists()
+    (trial / "eval_test" / "notes.txt").write_text("listening notes\n")
+    assert evaluate_study.main([str(tmp_path / "runs" / "s")], run=fake_evaluate) == 1
+    assert "notes.txt: not a file of an evaluation" in capsys.readouterr().out
+    assert (trial / "eval_test" / "notes.txt").read_text() == "listening notes\n"
+    assert sorted(p.name for p in trial.iterdir()) == ["DONE", "eval_test", "last.ckpt"]  # no temporary left
