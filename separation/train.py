@@ -48,6 +48,7 @@ from separation.training.checkpoints import (
     set_aside_history,
     trim_metrics_csv,
 )
+from separation.training.precision import choose_precision, resolve_precision
 from separation.training.interrupt import KeepSignalHandlers, StopAtSignal, raise_if_requested
 from separation.training.metrics_csv import MetricsCsvLogger
 from separation.training.run_folder import budget_changes, move_aside, record_budget_changes
@@ -81,6 +82,8 @@ class TrainResult:
     budget_changes: list = field(default_factory=list)
     # Where `restart` moved the folder's previous run (None: nothing was there).
     moved_aside: str | None = None
+    # {"requested", "resolved", "reason"}: `trainer.precision: auto` decides per run (separation.training.precision).
+    precision: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -103,9 +106,15 @@ class Instruments:
     lr: LrTracker
 
 
-def build_trainer(config: Config, run_dir: Path, selection_metric: str, extra_callbacks=(), plugins=None):
-    """The Lightning trainer of a run; `best.ckpt` follows `selection_metric` (higher is better)."""
+def build_trainer(config: Config, run_dir: Path, selection_metric: str, extra_callbacks=(), plugins=None,
+                  precision: str | None = None):
+    """The Lightning trainer of a run; `best.ckpt` follows `selection_metric` (higher is better).
+
+    `precision` is the resolved one (`separation.training.precision`); None resolves `auto` without a probe.
+    """
     cfg = config.trainer
+    if precision is None:
+        precision = resolve_precision(cfg.precision, config.model.name, cfg.accelerator).resolved
     timer = StepTimer()
     instruments = Instruments(timer, TargetTracker(config.targets, timer, cfg.stop_at_target), LrTracker())
     callbacks = [
@@ -132,7 +141,7 @@ def build_trainer(config: Config, run_dir: Path, selection_metric: str, extra_ca
         # Several devices: the processes are ours (training.ranks), and so are the samplers (data.sharding).
         strategy=DDP() if cfg.devices > 1 else "auto",
         use_distributed_sampler=False,
-        precision=cfg.precision,
+        precision=precision,
         max_epochs=cfg.max_epochs,
         max_steps=cfg.max_steps,
         max_time={"minutes": cfg.max_minutes} if cfg.max_minutes else None,
@@ -219,15 +228,20 @@ def train(config: Config, resume: bool = True, extra_callbacks=(), plugins=None,
     # Seed before anything random is built: the model's initial weights follow the seed.
     pl.seed_everything(config.seed, workers=True, verbose=False)
     system = system_class(config)
+    precision = choose_precision(config.trainer.precision, config.model.name, config.trainer.accelerator,
+                                 system.model, system.example_input())
+    system.precision_choice = precision
     start = prepare_resume(run_dir, resume)
     # The record first: a config.yaml with the raised budget is never there without it.
     recorded = record_budget_changes(run_dir, changes, start.global_step)
     write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False))
     multi_device = config.trainer.devices > 1
     with ProcessGroup(config.trainer.devices) if multi_device else contextlib.nullcontext() as group:
-        trainer, instruments = build_trainer(config, run_dir, system.selection_metric, extra_callbacks, plugins)
+        trainer, instruments = build_trainer(config, run_dir, system.selection_metric, extra_callbacks, plugins,
+                                             precision=precision.resolved)
         if multi_device:  # after the trainer: a bad trainer setting fails before any other process exists
-            group.start(_train_other_rank, (config, ResumePoint(start.path, start.global_step), test, plugins))
+            group.start(_train_other_rank, (config, ResumePoint(start.path, start.global_step), test, plugins,
+                                            precision.resolved))
         status, reason, metrics = fit_and_test(trainer, system, datamodule, instruments, start, run_dir, test)
     result = TrainResult(
         status=status,
@@ -245,6 +259,7 @@ def train(config: Config, resume: bool = True, extra_callbacks=(), plugins=None,
         resume=start.to_dict(),
         budget_changes=recorded,
         moved_aside=str(moved) if moved else None,
+        precision=precision.to_dict(),
     )
     write_text_atomic(run_dir / "summary.json", json.dumps(result.to_dict(), indent=2, default=str))
     return result
@@ -283,7 +298,7 @@ def fit_and_test(trainer: pl.Trainer, system, datamodule, instruments: Instrumen
     return status, reason, metrics
 
 
-def _train_other_rank(config: Config, start: ResumePoint, test: bool, plugins) -> None:
+def _train_other_rank(config: Config, start: ResumePoint, test: bool, plugins, precision: str) -> None:
     """Processes 1 .. devices - 1 of a multi-device run (started by `train`): the same seeded system,
     trainer, fit and test as the first process, without its run-folder files (extra callbacks stay there).
     What Lightning says in these processes goes to the run's train.log, not the terminal."""
@@ -293,5 +308,6 @@ def _train_other_rank(config: Config, start: ResumePoint, test: bool, plugins) -
         system_class, datamodule = get_task(config.task).parts(config)
         pl.seed_everything(config.seed, workers=True, verbose=False)
         system = system_class(config)
-        trainer, instruments = build_trainer(config, Path(config.run_dir), system.selection_metric, plugins=plugins)
+        trainer, instruments = build_trainer(config, Path(config.run_dir), system.selection_metric, plugins=plugins,
+                                             precision=precision)
         fit_and_test(trainer, system, datamodule, instruments, start, Path(config.run_dir), test)

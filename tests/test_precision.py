@@ -118,3 +118,28 @@ def test_committed_studies_keep_their_trial_ids():
         assert {trial.config.trainer.precision for trial in spec.trials} == {"32"}, spec_path.name
         checked += 1
     assert checked >= 9
+
+
+def test_a_grid_trial_and_its_report_record_the_resolved_precision(speech_corpus, tmp_path, monkeypatch):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset())
+    import yaml
+
+    from separation.analysis.collect import collect_study
+    from separation.analysis.report import write_study
+    from separation.grid.runner import run_local
+    from separation.grid.spec import load_spec
+
+    base = tmp_path / "base.yaml"
+    config = tiny_speech_config(speech_corpus, tmp_path / "unused", **{"trainer.max_epochs": 1})
+    from separation.config import config_to_dict
+
+    base.write_text(yaml.safe_dump(config_to_dict(config)))
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(yaml.safe_dump({"study": "p", "base": "base.yaml", "axes": {"seed": [0]}}))
+    run_local(load_spec(spec_path), tmp_path / "runs")
+    (trial,) = [p for p in (tmp_path / "runs" / "p").iterdir() if (p / "meta.json").exists()]
+    assert json.loads((trial / "meta.json").read_text())["precision"] == "32"
+    study = collect_study(tmp_path / "runs" / "p", spec_path)
+    write_study(study, tmp_path / "report", spec_path, "runs/p")
+    report = (tmp_path / "report" / "REPORT.md").read_text()
+    assert "precision auto (trained in: 32 in 1 trial)" in report

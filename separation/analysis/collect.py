@@ -224,6 +224,8 @@ def trial_row(trial_id: str, status: str, meta: dict, metrics: pd.DataFrame, hea
         "device": meta.get("device", ""),
         "git_commit": meta.get("git_commit") or "",
     }
+    if result.get("precision"):  # runs since `trainer.precision: auto`: what the run trained in
+        row["precision"] = result["precision"].get("resolved", "")
     if headline.improvement:
         row["test_improvement"] = float(final.get(headline.improvement, float("nan")))
         # Per stem (music: `test/sdri_vocals`): with two stems the mean SDRi equals the mean SDR, the stems' do not.
@@ -402,7 +404,7 @@ def collect_tables(results_dir: str | Path, spec_path: str | Path) -> Study:
     if unknown:
         raise UserError(f"{paths['trials']}: {len(unknown)} trial id(s) are not trials of {spec_path} (their configs changed "
                         f"since the report was written?), e.g. {unknown[0]}")
-    for column in ("reason", "device", "git_commit"):
+    for column in ("reason", "device", "git_commit", "precision"):
         if column in trials:
             trials[column] = trials[column].fillna("").astype(str)
     configs = {t: config_to_dict(planned[t].config) for t in trials["trial"]}

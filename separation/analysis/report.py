@@ -205,6 +205,16 @@ def provenance_lines(study: Study) -> list[str]:
     return lines
 
 
+def _precision(study: Study, trainer: dict) -> str:
+    """As configured; with `auto`, what the trials resolved it to (their summaries say, runs since #25)."""
+    requested = trainer.get("precision")
+    if "precision" not in study.trials:
+        return str(requested)
+    resolved = study.trials["precision"].astype(str).replace("", "not recorded").value_counts()
+    counts = ", ".join(f"{value} in {count} trial{'s' if count > 1 else ''}" for value, count in resolved.items())
+    return f"{requested} (trained in: {counts})"
+
+
 def _setup(study: Study) -> str:
     configs = list(study.configs.values())
     first = configs[0]
@@ -235,7 +245,7 @@ def _setup(study: Study) -> str:
         budget.append(f"max_minutes={trainer['max_minutes']}")
     done = study.trials[study.trials["status"].isin(OK)]
     ran = f"; finished trials that neither diverged nor collapsed ran a median of {np.nanmedian(done['steps']):.0f} steps" if len(done) and done["steps"].notna().any() else ""
-    lines.append(f"- Budget per trial: {', '.join(budget)}; precision {trainer.get('precision')}, deterministic={trainer.get('deterministic')}{ran}.")
+    lines.append(f"- Budget per trial: {', '.join(budget)}; precision {_precision(study, trainer)}, deterministic={trainer.get('deterministic')}{ran}.")
     fixed = [f for f in ("optimizer", "lr", "scheduler", "clipping") if f not in study.varying]
     if fixed:
         opt, sched = first["optimizer"], first["scheduler"]

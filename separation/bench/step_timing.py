@@ -91,8 +91,12 @@ def measure(config: Config, batches: list[dict], device: str, steps: int, warmup
     parameters = sum(p.numel() for p in system.parameters())
     clock = _clock_callback(device, max_seconds)
     clip = None if config.clipping.mode == "none" else config.clipping.value
+    from separation.training.precision import resolve_precision
+
+    accelerator = "gpu" if device == "cuda" else "cpu"
+    precision = resolve_precision(config.trainer.precision, config.model.name, accelerator).resolved
     trainer = pl.Trainer(
-        accelerator="gpu" if device == "cuda" else "cpu", devices=1, precision=config.trainer.precision,
+        accelerator=accelerator, devices=1, precision=precision,
         max_steps=steps, max_epochs=-1, deterministic=config.trainer.deterministic,
         gradient_clip_val=clip, gradient_clip_algorithm=config.clipping.mode if clip is not None else None,
         logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
@@ -114,7 +118,7 @@ def measure(config: Config, batches: list[dict], device: str, steps: int, warmup
     return {
         "task": config.task,
         "model": config.model.name,
-        "precision": config.trainer.precision,
+        "precision": precision,
         "parameters": parameters,
         "batch_size": config.data.batch_size,
         "segment_seconds": config.data.segment_seconds,

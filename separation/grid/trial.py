@@ -160,7 +160,8 @@ def _run_claimed(trial: Trial, trial_dir: Path, study_dir: Path, claim: TrialCla
     try:
         with quiet_run(trial_dir):  # Lightning's banners and warnings go to the trial's train.log
             result = train(config, resume=True, plugins=plugins)
-        meta.update(status=result.status, reason=result.reason, result=result.to_dict())
+        meta.update(status=result.status, reason=result.reason, precision=result.precision.get("resolved"),
+                    result=result.to_dict())
         meta["sittings"].append(result.resume)
     except TrainingInterrupted as interruption:
         # Not finished: no DONE marker, so the next run resumes from the checkpoint it just saved.

@@ -60,6 +60,8 @@ class SeparationSystem(pl.LightningModule):
         # Set by the test run when the model's estimates are trivial (separation.evaluation.collapse).
         self.collapse_reason: str | None = None
         self.collapse_probe = CollapseProbe()
+        # Set by `train`: the precision this run trains in and why (separation.training.precision).
+        self.precision_choice = None
 
     # ------------------------------------------------------------------ optimisation
     def configure_optimizers(self):
@@ -175,7 +177,21 @@ class SeparationSystem(pl.LightningModule):
             if isinstance(value, (list, tuple, dict)):
                 value = str(value)
             values[key] = "None" if value is None else value
+        if self.precision_choice is not None:  # `auto` says what it chose
+            values["trainer.precision_resolved"] = self.precision_choice.resolved
         return values
+
+    # ------------------------------------------------------------------ precision probe
+    # Shape of one model input, without the batch: (time,) for speech; subclasses differ.
+    input_channels: tuple[int, ...] = ()
+
+    def example_input(self) -> torch.Tensor:
+        """One training-segment-sized model input `(1, *input_channels, time)`: what a bf16 probe
+        step runs on (separation.training.precision). Fixed noise from its own generator: the
+        run's random state is not touched."""
+        samples = int(round(self.config.data.segment_seconds * self.config.data.sample_rate))
+        generator = torch.Generator().manual_seed(0)
+        return 0.1 * torch.randn(1, *self.input_channels, samples, generator=generator)
 
     def on_fit_start(self):
         board = self.tensorboard()

@@ -45,6 +45,7 @@ class EnhancementSystem(SeparationSystem):
     selection_metric = "val/si_snri"
     test_metrics = ("test/si_snri", "test/si_snr", "test/sdr")
     improvement_metric = "test/si_snri"
+    input_channels = (1,)
 
     def __init__(self, config: Config):
         super().__init__(config, enhance_model_args(config))

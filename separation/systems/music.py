@@ -46,6 +46,7 @@ class MusicSeparationSystem(SeparationSystem):
     selection_metric = "val/sdr"
     test_metrics = ("test/sdr", "test/sdri")
     improvement_metric = "test/sdri"
+    input_channels = (2,)  # stereo, as musdb
 
     def __init__(self, config: Config):
         super().__init__(config, music_model_args(config))
