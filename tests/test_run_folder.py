@@ -206,3 +206,18 @@ def test_a_raised_budget_continues_the_run_and_is_recorded(speech_corpus, tmp_pa
     with pytest.raises(UserError, match=r"trainer\.max_epochs 2 -> 1\) \(a budget may only be raised\)"):
         train(tiny_speech_config(speech_corpus, run, **{"trainer.max_epochs": 1}), test=False)
     assert os.path.getsize(run / "budget_changes.json") > 0
+
+
+def test_auto_continues_a_run_saved_in_the_precision_it_resolves_to(tmp_path, monkeypatch):
+    """Runs from before `auto` was the default saved precision "32": on a CPU where auto means fp32 they
+    continue; where auto would train in bf16 the rerun is another experiment and is refused."""
+    from separation.training import precision
+
+    run = _folder_with(tmp_path, {"trainer": {"precision": "32"}})
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2"}))
+    assert budget_changes(_config(run, {"trainer": {"precision": "auto"}}), run) == []
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"amx_bf16"}))
+    monkeypatch.setitem(precision.BF16_FAMILIES, "svoice", "measured in a test")
+    monkeypatch.setattr(precision, "uses_cuda", lambda accelerator: False)
+    with pytest.raises(UserError, match="trainer.precision '32' -> 'bf16-mixed'"):
+        budget_changes(_config(run, {"trainer": {"precision": "auto"}}), run)

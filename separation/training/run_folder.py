@@ -21,6 +21,7 @@ from separation.atomic import write_json_atomic
 from separation.config import NON_TRAINING_KEYS, Config, ConfigError, config_from_dict, config_to_dict, flatten, read_yaml
 from separation.errors import UserError
 from separation.optim import SHAPED_BY_BUDGET
+from separation.training.precision import resolve_precision
 
 # Limits of how long a run trains: raising one continues the same run further.
 BUDGET_KEYS = ("trainer.max_epochs", "trainer.max_steps", "trainer.max_minutes")
@@ -68,6 +69,11 @@ def budget_changes(config: Config, run_dir: Path) -> list[dict[str, Any]]:
     except ConfigError as error:
         raise UserError(f"{saved}: not a config this version can continue ({error}); {WAYS_OUT}") from None
     old, new = training_keys(previous), training_keys(config)
+    # `auto` is the precision it resolves to here: a run saved with "32" continues under `auto` on a CPU
+    # where auto means fp32 (runs from before auto was the default), and is refused where it means bf16.
+    for keys, source in ((old, previous), (new, config)):
+        keys["trainer.precision"] = resolve_precision(source.trainer.precision, source.model.name,
+                                                      source.trainer.accelerator).resolved
     differing = sorted(key for key in old.keys() | new.keys() if old.get(key, _ABSENT) != new.get(key, _ABSENT))
     raised = [key for key in differing if key in BUDGET_KEYS and _limit(key, new[key]) > _limit(key, old[key])]
     refused = [key for key in differing if key not in raised]
