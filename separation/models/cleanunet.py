@@ -13,6 +13,13 @@ Channels double per layer from `channels` up to `max_channels`. The defaults
 are those of the released full model (8 layers, H=64 up to 768, K=4, S=2, 5 Transformer layers of
 8 heads, d_model 512, 2048 inner): 46,081,153 parameters (`sum(p.numel() for p in build_model('cleanunet').parameters())`),
 the paper's 46.07 M. Tests use a few layers of a few channels.
+
+`identity_init` adds a residual path, which the published model has not: the
+decoder's output is read as a correction of the input (speech = input +
+correction, every other source = its correction alone) and the last
+transposed convolution starts at zero, so an untrained model returns its input
+(SI-SNRi 0) and the noise estimate starts silent. Off by default, so earlier
+checkpoints, which store no such argument, rebuild as the published model.
 """
 
 from __future__ import annotations
@@ -57,6 +64,7 @@ class CleanUNet(nn.Module):
         dropout: float = 0.0,
         causal: bool = False,
         input_normalization: bool = True,
+        identity_init: bool = False,
     ):
         super().__init__()
         if n_src not in (1, 2):
@@ -85,6 +93,11 @@ class CleanUNet(nn.Module):
         layer = nn.TransformerEncoderLayer(d_model, heads, d_inner, dropout, batch_first=True, norm_first=True)
         self.transformer = nn.TransformerEncoder(layer, transformer_layers, enable_nested_tensor=False)
         self.from_model = nn.Conv1d(d_model, widths[-1], 1)
+        self.identity_init = identity_init
+        if identity_init:
+            last = self.decoder[-1][-1]  # the outermost layer's transposed convolution: the correction
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
     def valid_length(self, length: int) -> int:
         """The smallest length >= `length` that every strided layer divides exactly."""
@@ -99,8 +112,8 @@ class CleanUNet(nn.Module):
         noisy = mono_batch(noisy, "CleanUNet")
         length = noisy.shape[-1]
         scale = noisy.std(dim=-1, keepdim=True).clamp_min(1e-8) if self.input_normalization else None
-        x = (noisy if scale is None else noisy / scale).unsqueeze(1)
-        x = F.pad(x, (0, self.valid_length(length) - length))
+        inputs = (noisy if scale is None else noisy / scale).unsqueeze(1)  # (batch, 1, time)
+        x = F.pad(inputs, (0, self.valid_length(length) - length))
         skips = []
         for layer in self.encoder:
             x = layer(x)
@@ -112,4 +125,6 @@ class CleanUNet(nn.Module):
         for layer, skip in zip(self.decoder, reversed(skips)):
             x = layer(x + skip[..., : x.shape[-1]])
         x = x[..., :length]
+        if self.identity_init:  # residual: the input is source 0's estimate before any correction
+            x = x + F.pad(inputs, (0, 0, 0, x.shape[1] - 1))
         return x if scale is None else x * scale.unsqueeze(-1)

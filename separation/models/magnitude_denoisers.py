@@ -19,6 +19,14 @@ estimated magnitude is given the noisy phase before the inverse STFT.
 At the defaults CR-CED has 32,653 parameters (the paper's 33 K) and the CRNN
 1,886,773 (`sum(p.numel() for p in build_model('crced').parameters())`) and likewise for 'crnn'.
 The loss of this family is an MSE on STFT magnitudes (`separation.losses.enhance`).
+
+`identity_init` changes what the output layer means, which the published
+models do not do: its softplus is read as a mask on the noisy magnitude
+(estimate = mask x |X|) instead of the magnitude itself, and the layer starts
+with zero weights and biases giving constant masks (`identity_masks`: 0.9 for
+the speech, the other 0.1 shared by the rest), so an untrained model returns
+0.9 x its input (SI-SNRi 0). Off by default, so earlier checkpoints, which store
+no such argument, rebuild as the published models.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from separation.models.stft import STFT
-from separation.models.waveform import mono_batch, rms_scale
+from separation.models.waveform import identity_masks, mono_batch, rms_scale
 
 
 def _conv_bn_relu(inputs: int, outputs: int, width: int, context: int = 1) -> nn.Sequential:
@@ -66,6 +74,21 @@ class _MagnitudeFrontEnd(nn.Module):
         return self.stft.inverse(magnitude * phase.unsqueeze(1), length) * scale.unsqueeze(-1)
 
 
+def _identity_head(layer: nn.Module, n_src: int) -> None:
+    """Zero weights; biases whose softplus is each source's starting mask (inverse softplus: log(e^m - 1))."""
+    with torch.no_grad():
+        layer.weight.zero_()
+        masks = torch.tensor(identity_masks(n_src), dtype=torch.float64)
+        bias = torch.log(torch.expm1(masks)).float()
+        layer.bias.copy_(bias.repeat_interleave(layer.bias.numel() // n_src))
+
+
+def _output_magnitude(head: torch.Tensor, spectrum: torch.Tensor, as_mask: bool) -> torch.Tensor:
+    """softplus(head) `(batch, S, F, frames)` as the magnitude, or as a mask on the noisy one."""
+    positive = F.softplus(head)
+    return positive * spectrum.abs().unsqueeze(1) if as_mask else positive
+
+
 class CRCED(nn.Module):
     """Cascaded redundant convolutional encoder-decoder: noisy `(batch, time)` or `(batch, 1, time)` -> `(batch, n_src, time)`.
 
@@ -83,6 +106,7 @@ class CRCED(nn.Module):
         widths: tuple[int, ...] = (9, 5, 9),
         repeats: int = 5,
         input_normalization: bool = True,
+        identity_init: bool = False,
     ):
         super().__init__()
         if len(filters) != len(widths) or not filters or repeats < 1:
@@ -98,6 +122,9 @@ class CRCED(nn.Module):
             self.blocks.append(nn.Sequential(*layers))
         bins = self.front.bins
         self.output = nn.Conv2d(filters[-1], n_src, (bins, 1), padding=(bins // 2, 0))
+        self.identity_init = identity_init
+        if identity_init:
+            _identity_head(self.output, n_src)
 
     def forward(self, noisy: torch.Tensor) -> torch.Tensor:
         """`(batch, time)` or `(batch, 1, time)` -> `(batch, n_src, time)`."""
@@ -106,7 +133,8 @@ class CRCED(nn.Module):
         x = self.blocks[0](magnitude)
         for block in self.blocks[1:]:
             x = x + block(x)
-        return self.front.synthesise(F.softplus(self.output(x)), spectrum, scale, noisy.shape[-1])
+        magnitude = _output_magnitude(self.output(x), spectrum, self.identity_init)
+        return self.front.synthesise(magnitude, spectrum, scale, noisy.shape[-1])
 
 
 class CRNN(nn.Module):
@@ -124,6 +152,7 @@ class CRNN(nn.Module):
         num_layers: int = 2,
         bidirectional: bool = False,
         input_normalization: bool = True,
+        identity_init: bool = False,
     ):
         super().__init__()
         if len(filters) != len(widths) or not filters:
@@ -138,6 +167,9 @@ class CRNN(nn.Module):
         bins = self.front.bins
         self.rnn = nn.LSTM(filters[-1] * bins, hidden_size, num_layers, batch_first=True, bidirectional=bidirectional)
         self.output = nn.Linear(hidden_size * (2 if bidirectional else 1), n_src * bins)
+        self.identity_init = identity_init
+        if identity_init:
+            _identity_head(self.output, n_src)  # source-major outputs: view(..., n_src, bins) below
 
     def forward(self, noisy: torch.Tensor) -> torch.Tensor:
         """`(batch, time)` or `(batch, 1, time)` -> `(batch, n_src, time)`."""
@@ -146,5 +178,6 @@ class CRNN(nn.Module):
         x = self.convs(magnitude)  # (batch, C, F, frames)
         batch, channels, bins, frames = x.shape
         h, _ = self.rnn(x.permute(0, 3, 1, 2).reshape(batch, frames, channels * bins))
-        estimate = F.softplus(self.output(h)).view(batch, frames, self.n_src, bins).permute(0, 2, 3, 1)
+        head = self.output(h).view(batch, frames, self.n_src, bins).permute(0, 2, 3, 1)  # (batch, S, F, frames)
+        estimate = _output_magnitude(head, spectrum, self.identity_init)
         return self.front.synthesise(estimate, spectrum, scale, noisy.shape[-1])

@@ -19,6 +19,14 @@ PULSE's MixIT baseline network (its 1x1 layer has three outputs there); the
 masks are independent sigmoids, so the sources need not sum to the input.
 `stft` is the exact spectrum the network sees, for losses that weight or mask
 it (`separation.objectives.pu`).
+
+`identity_init` changes the initialisation only: the 1x1 output layer starts
+with zero weights and biases giving constant masks (`identity_masks`: 0.9 for
+the speech, the other 0.1 shared by the other sources; with `hard_mask` 1 and
+0), so an untrained model returns a scaled copy of its input (SI-SNRi 0). As a
+PU classifier it starts by calling every bin speech; under MixIT source 0
+starts as the input and the others near silence. PULSE initialises at random;
+the option is off by default so earlier checkpoints and studies rebuild as they were.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from separation.models.waveform import mono_batch, rms_scale
+from separation.models.waveform import identity_masks, mono_batch, rms_scale
 
 
 class PulseCNN(nn.Module):
@@ -44,6 +52,7 @@ class PulseCNN(nn.Module):
         compression: float = 1 / 15,
         hard_mask: bool = False,
         input_normalization: bool = True,
+        identity_init: bool = False,
     ):
         super().__init__()
         if isinstance(n_src, bool) or not isinstance(n_src, int) or n_src < 1:
@@ -63,6 +72,10 @@ class PulseCNN(nn.Module):
             layers += unit(width, 2 * width) + unit(2 * width, 2 * width)
         layers.append(nn.Conv2d(channels * 2**blocks, n_src, 1))
         self.net = nn.Sequential(*layers)
+        if identity_init:
+            with torch.no_grad():
+                layers[-1].weight.zero_()
+                layers[-1].bias.copy_(torch.logit(torch.tensor(identity_masks(n_src), dtype=torch.float64)).float())
 
     def stft(self, noisy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """`(batch, time)` -> complex STFT `(batch, n_fft // 2 + 1, frames)` of the input over `scale`, and
