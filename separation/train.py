@@ -49,6 +49,7 @@ from separation.training.checkpoints import (
     trim_metrics_csv,
 )
 from separation.training.precision import choose_precision, resolve_precision
+from separation.training.stop_at_step import PausedAtStep, StopAtStep
 from separation.training.interrupt import KeepSignalHandlers, StopAtSignal, raise_if_requested
 from separation.training.metrics_csv import MetricsCsvLogger
 from separation.training.run_folder import budget_changes, move_aside, record_budget_changes
@@ -62,7 +63,7 @@ warnings.filterwarnings("ignore", message=r"`training_step` returned `None`")
 
 @dataclass
 class TrainResult:
-    status: str  # completed | diverged | collapsed | stopped-at-target
+    status: str  # completed | diverged | collapsed | stopped-at-target | paused (stop_at_step)
     reason: str | None
     run_dir: str
     global_step: int
@@ -84,6 +85,8 @@ class TrainResult:
     moved_aside: str | None = None
     # {"requested", "resolved", "reason"}: `trainer.precision: auto` decides per run (separation.training.precision).
     precision: dict = field(default_factory=dict)
+    # The step `stop_at_step` paused the run at (status `paused`); None when it ran to its budget.
+    paused_at: int | None = None
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -202,12 +205,14 @@ def check_model_builds(config: Config) -> None:
 
 
 def train(config: Config, resume: bool = True, extra_callbacks=(), plugins=None, test: bool = True,
-          restart: bool = False) -> TrainResult:
+          restart: bool = False, stop_at_step: int | None = None) -> TrainResult:
     """Train `config` in `config.run_dir`, continuing the run there when it is one of the same config.
 
     `restart` first moves a run already in the folder aside (renamed, never deleted); without it a
     folder holding a run of another config is refused. `resume` False trains from step 0 in the
-    same folder (its old curves set aside) instead of continuing from `last.ckpt`.
+    same folder (its old curves set aside) instead of continuing from `last.ckpt`. `stop_at_step`
+    pauses the run at that optimizer step (status `paused`, no test) without touching its config, so
+    its schedule stays the full-budget one and a later call continues it (a rung of a pruned grid).
     """
     if not config.run_dir:
         raise UserError("config key 'run_dir' is empty; name the run folder")
@@ -236,13 +241,16 @@ def train(config: Config, resume: bool = True, extra_callbacks=(), plugins=None,
     recorded = record_budget_changes(run_dir, changes, start.global_step)
     write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False))
     multi_device = config.trainer.devices > 1
+    stopper = StopAtStep(stop_at_step, run_dir) if stop_at_step is not None else None
+    extra_callbacks = (*extra_callbacks, *([stopper] if stopper else []))
     with ProcessGroup(config.trainer.devices) if multi_device else contextlib.nullcontext() as group:
         trainer, instruments = build_trainer(config, run_dir, system.selection_metric, extra_callbacks, plugins,
                                              precision=precision.resolved)
         if multi_device:  # after the trainer: a bad trainer setting fails before any other process exists
             group.start(_train_other_rank, (config, ResumePoint(start.path, start.global_step), test, plugins,
-                                            precision.resolved))
-        status, reason, metrics = fit_and_test(trainer, system, datamodule, instruments, start, run_dir, test)
+                                            precision.resolved, stop_at_step))
+        status, reason, metrics = fit_and_test(trainer, system, datamodule, instruments, start, run_dir, test,
+                                               stopper)
     result = TrainResult(
         status=status,
         reason=reason,
@@ -260,13 +268,14 @@ def train(config: Config, resume: bool = True, extra_callbacks=(), plugins=None,
         budget_changes=recorded,
         moved_aside=str(moved) if moved else None,
         precision=precision.to_dict(),
+        paused_at=int(trainer.global_step) if status == "paused" else None,
     )
     write_text_atomic(run_dir / "summary.json", json.dumps(result.to_dict(), indent=2, default=str))
     return result
 
 
 def fit_and_test(trainer: pl.Trainer, system, datamodule, instruments: Instruments, start: ResumePoint, run_dir: Path,
-                 test: bool) -> tuple[str, str | None, dict[str, float]]:
+                 test: bool, stopper: StopAtStep | None = None) -> tuple[str, str | None, dict[str, float]]:
     """Fit from `start`, save the final weights, test: (status, reason, metrics).
 
     Every process of a multi-device run calls this with the same arguments; files of
@@ -274,7 +283,10 @@ def fit_and_test(trainer: pl.Trainer, system, datamodule, instruments: Instrumen
     """
     ckpt_path = str(start.path) if start.path else None
     # Checked loadable with weights_only=True just now; Lightning must not unpickle anything either.
-    trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    try:
+        trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    except PausedAtStep:  # mid-epoch: last.ckpt holds this step already
+        return "paused", None, _scalar_metrics(trainer.callback_metrics)
     if trainer.is_global_zero and start.trimmed_rows and trainer.global_step == start.global_step:
         restore_metrics_rows(run_dir / "metrics.csv", start.trimmed_rows)
     save_final_weights(trainer, run_dir)
@@ -285,7 +297,11 @@ def fit_and_test(trainer: pl.Trainer, system, datamodule, instruments: Instrumen
         status = "diverged"
     elif instruments.targets.stopped:
         status = "stopped-at-target"
+    elif stopper is not None and stopper.stopped:
+        status = "paused"  # the run goes on later: nothing to test yet
     metrics = _scalar_metrics(trainer.callback_metrics)
+    if status == "paused":
+        return status, None, metrics
     if test and status != "diverged":
         if trainer.is_global_zero:
             drop_previous_test_rows(run_dir / "metrics.csv")
@@ -298,7 +314,8 @@ def fit_and_test(trainer: pl.Trainer, system, datamodule, instruments: Instrumen
     return status, reason, metrics
 
 
-def _train_other_rank(config: Config, start: ResumePoint, test: bool, plugins, precision: str) -> None:
+def _train_other_rank(config: Config, start: ResumePoint, test: bool, plugins, precision: str,
+                      stop_at_step: int | None = None) -> None:
     """Processes 1 .. devices - 1 of a multi-device run (started by `train`): the same seeded system,
     trainer, fit and test as the first process, without its run-folder files (extra callbacks stay there).
     What Lightning says in these processes goes to the run's train.log, not the terminal."""
@@ -308,6 +325,8 @@ def _train_other_rank(config: Config, start: ResumePoint, test: bool, plugins, p
         system_class, datamodule = get_task(config.task).parts(config)
         pl.seed_everything(config.seed, workers=True, verbose=False)
         system = system_class(config)
-        trainer, instruments = build_trainer(config, Path(config.run_dir), system.selection_metric, plugins=plugins,
+        stopper = StopAtStep(stop_at_step, Path(config.run_dir)) if stop_at_step is not None else None
+        trainer, instruments = build_trainer(config, Path(config.run_dir), system.selection_metric,
+                                             extra_callbacks=[stopper] if stopper else (), plugins=plugins,
                                              precision=precision)
-        fit_and_test(trainer, system, datamodule, instruments, start, Path(config.run_dir), test)
+        fit_and_test(trainer, system, datamodule, instruments, start, Path(config.run_dir), test, stopper)

@@ -3,7 +3,11 @@
 Ray only schedules: each Tune trial calls `run_trial` on one grid trial, which
 writes the same directory the local engine would (so the runs folder must be
 on storage every node sees). A FIFO scheduler runs every trial to its budget:
-early-stopping schedulers such as ASHA would bias an optimizer comparison.
+early-stopping schedulers such as ASHA would bias an optimizer comparison. A spec's
+own `pruning` runs here as in the local engine, not through Ray's ASHA: one Tune run
+per wave of segments (every trial to its next rung), the rung decisions taken and
+recorded in the study folder by the trials themselves (`separation.grid.pruning`),
+so the study folder looks the same whichever engine or mix of engines ran it.
 `trials_per_gpu` packs K trials on each GPU through fractional GPU resources.
 Every Tune trial goes through the same trial claims as the local engine, so Ray
 runs and local workers can share one study folder.
@@ -31,8 +35,8 @@ def _trainable(params: dict) -> None:
     plugins = [LightningEnvironment()]
     timeout = params.get("claim_timeout", DEFAULT_TIMEOUT)
     for attempt in range(params["max_retries"] + 1):
-        status = run_one(trial, study_dir, params["retry_failed"], timeout, packing=params["packing"], plugins=plugins,
-                         engine="ray")
+        status = run_one(trial, study_dir, params["retry_failed"], timeout, spec=spec, packing=params["packing"],
+                         plugins=plugins, engine="ray")
         if status != "failed" or attempt == params["max_retries"]:
             break
         clear_marker(study_dir / trial.id)
@@ -56,7 +60,10 @@ def run_ray(
     study_dir = study_dir_for(spec, runs_root).resolve()
     check_writable(study_dir)
     todo = pending_trials(spec, study_dir, retry_failed, claim_timeout)
-    if todo:
+    waves = 0
+    # A pruned study needs one wave per rung and one to the full budget; more would mean no progress.
+    while todo and waves < (len(spec.pruning.steps) + 1 if spec.pruning is not None else 1):
+        waves += 1
         if not ray.is_initialized():
             ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
         has_gpu = ray.cluster_resources().get("GPU", 0) > 0
@@ -76,11 +83,12 @@ def run_ray(
             param_space=param_space,
             tune_config=tune.TuneConfig(scheduler=tune.schedulers.FIFOScheduler(), max_concurrent_trials=None),
             run_config=tune.RunConfig(
-                name=spec.study,
+                name=spec.study if waves == 1 else f"{spec.study}-wave{waves}",
                 storage_path=str(study_dir / ".ray"),
                 failure_config=tune.FailureConfig(max_failures=max_retries),
                 verbose=0,
             ),
         )
         tuner.fit()
+        todo = pending_trials(spec, study_dir, retry_failed, claim_timeout)
     return statuses(spec, study_dir, claim_timeout)

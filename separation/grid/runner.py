@@ -8,8 +8,14 @@ workers, Ray runs and machines sharing the runs folder can work on one study,
 each trial trained by exactly one of them.
 
 Exit status of `separation grid` (see `exit_status`): 0 when every planned trial
-ended as an outcome (completed, diverged, collapsed, stopped at target) or is being trained by
-another live worker; 3 when any ended failed or was left interrupted.
+ended as an outcome (completed, diverged, collapsed, stopped at target, pruned) or is being trained by
+another live worker; 3 when any ended failed or was left interrupted (or paused at a rung).
+
+A pruned study (`pruning` in the spec) is run rung by rung (`separation.grid.pruning`):
+each trial trains to the rung it is due at and pauses; a worker takes a rung's decision
+as soon as the last trial of its group gets there, then trains the promoted trials on.
+A worker with nothing to train waits while another live worker trains a trial a
+decision needs, so every worker stays busy until the study ends.
 """
 
 from __future__ import annotations
@@ -25,13 +31,18 @@ from pathlib import Path
 from separation.errors import UserError
 from separation.grid.spec import GridSpec
 from separation.grid.claim import DEFAULT_TIMEOUT, read_claim
-from separation.grid.trial import FINISHED, OK, OUTCOMES, RUNNING, clear_marker, read_json, run_trial, trial_status
+from separation.grid.pruning import WAIT, decide_ready, next_stop, rung_cell
+from separation.grid.trial import (FINISHED, OK, OUTCOMES, PAUSED, PRUNED, RUNNING, clear_marker, read_json, run_trial,
+                                   trial_status)
 from separation.tasks import TASKS
 from separation.training.interrupt import raise_if_requested
 
 # `separation grid` exits with this when a planned trial failed or was left interrupted.
 EXIT_TRIALS_FAILED = 3
-STATES = ("completed", "diverged", "collapsed", "stopped-at-target", "failed", RUNNING, "interrupted", "missing")
+STATES = ("completed", "diverged", "collapsed", "stopped-at-target", PRUNED, "failed", RUNNING, PAUSED, "interrupted",
+          "missing")
+# Seconds a worker of a pruned study waits before looking again for a decision another worker's trial holds up.
+POLL_SECONDS = 2.0
 
 
 def study_dir_for(spec: GridSpec, runs_root: str | Path) -> Path:
@@ -61,7 +72,7 @@ def count_line(state: dict[str, str]) -> str:
 
 def exit_status(state: dict[str, str]) -> int:
     """0 when every trial is an outcome or running in another worker, else EXIT_TRIALS_FAILED."""
-    return 0 if all(s in OUTCOMES or s == RUNNING for s in state.values()) else EXIT_TRIALS_FAILED
+    return 0 if all(s in OUTCOMES or s in (RUNNING, PRUNED) for s in state.values()) else EXIT_TRIALS_FAILED
 
 
 def _short(value) -> str:
@@ -83,14 +94,20 @@ def format_table(spec: GridSpec, study_dir: Path, claim_timeout: float = DEFAULT
         for key in trial.overrides:
             if key not in keys:
                 keys.append(key)
-    header = ["trial", *keys, "status", "claimed by"]
-    rows = [[t.id, *(_short(t.overrides.get(k)) for k in keys), state[t.id], _claim_cell(study_dir / t.id, claim_timeout)]
+    pruned = spec.pruning is not None
+    header = ["trial", *keys, "status", *(["rung"] if pruned else []), "claimed by"]
+    rows = [[t.id, *(_short(t.overrides.get(k)) for k in keys), state[t.id],
+             *([rung_cell(t, spec, study_dir)] if pruned else []), _claim_cell(study_dir / t.id, claim_timeout)]
             for t in spec.trials]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows]]
     counts = Counter(state.values())
-    summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in STATES)
+    summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in STATES if s not in (PRUNED, PAUSED) or pruned)
     lines.append(f"{len(spec.trials)} trials in {study_dir}: {summary}")
+    if pruned:
+        rungs = spec.pruning
+        lines.append(f"pruning: rungs {', '.join(map(str, rungs.steps))} steps, keep {rungs.keep:g} of the cells "
+                     f"within each {rungs.within} by the median {rungs.metric} over seeds")
     return "\n".join(lines)
 
 
@@ -127,21 +144,39 @@ def trial_line(spec: GridSpec, trial, status: str, meta: dict, seconds: float, l
 
 
 def pending_trials(spec: GridSpec, study_dir: Path, retry_failed: bool = False, claim_timeout: float = DEFAULT_TIMEOUT):
-    """Trials still to run (not finished, not held by a live worker); failed ones only when asked."""
+    """Trials still to run (not finished, not held by a live worker, not paused at a rung whose decision
+    is not taken); failed ones only when asked."""
     todo = []
     for trial in spec.trials:
         status = trial_status(study_dir / trial.id, claim_timeout)
         if status == RUNNING or (status in FINISHED and not (status == "failed" and retry_failed)):
             continue
+        if spec.pruning is not None and status == PAUSED and next_stop(trial, spec, study_dir) == WAIT:
+            continue
         todo.append(trial)
     return todo
 
 
-def run_one(trial, study_dir: Path, retry_failed: bool, claim_timeout: float = DEFAULT_TIMEOUT, **kwargs) -> str:
-    """`run_trial`, clearing a failed trial's marker first when asked to retry it."""
+def run_one(trial, study_dir: Path, retry_failed: bool, claim_timeout: float = DEFAULT_TIMEOUT, spec: GridSpec | None = None,
+            **kwargs) -> str:
+    """`run_trial`, clearing a failed trial's marker first when asked to retry it. In a pruned study
+    (`spec.pruning`) it trains the trial's next segment only, then takes the decisions that are due."""
     if retry_failed and trial_status(study_dir / trial.id, claim_timeout) == "failed":
         clear_marker(study_dir / trial.id)
-    return run_trial(trial, study_dir, claim_timeout=claim_timeout, **kwargs)
+    if spec is None or spec.pruning is None:
+        return run_trial(trial, study_dir, claim_timeout=claim_timeout, **kwargs)
+    decide_ready(spec, study_dir)  # one a killed worker left untaken
+    stop = next_stop(trial, spec, study_dir)
+    if stop in (WAIT, PRUNED):
+        return trial_status(study_dir / trial.id, claim_timeout)
+    rung = None if stop is None else (stop, spec.pruning.metric)
+    status = run_trial(trial, study_dir, claim_timeout=claim_timeout, rung=rung, **kwargs)
+    decide_ready(spec, study_dir)
+    return status
+
+
+def _others_training(spec: GridSpec, study_dir: Path, claim_timeout: float) -> bool:
+    return spec.pruning is not None and RUNNING in statuses(spec, study_dir, claim_timeout).values()
 
 
 def run_local(spec: GridSpec, runs_root: str | Path = "runs", retry_failed: bool = False, out=sys.stderr,
@@ -161,21 +196,30 @@ def run_local(spec: GridSpec, runs_root: str | Path = "runs", retry_failed: bool
     todo = pending_trials(spec, study_dir, retry_failed, claim_timeout)
     print(f"[grid {spec.study}] {count_line(statuses(spec, study_dir, claim_timeout))}; {len(todo)} to run in this "
           f"worker ({study_dir})", file=out, flush=True)
-    while todo:
+    while todo or _others_training(spec, study_dir, claim_timeout):
+        if not todo:  # a rung's decision waits for another worker's trial
+            time.sleep(POLL_SECONDS)
         for trial in todo:
             raise_if_requested("before the next trial")
-            tried.add(trial.id)
+            tried.add(_attempt(spec, trial, study_dir))
             started = time.time()
-            status = run_one(trial, study_dir, retry_failed, claim_timeout)
+            status = run_one(trial, study_dir, retry_failed, claim_timeout, spec=spec)
             seconds = time.time() - started
             if status != RUNNING:
                 durations.append(seconds)
-            left = len([t for t in pending_trials(spec, study_dir, retry_failed, claim_timeout) if t.id not in tried])
+            left = len([t for t in pending_trials(spec, study_dir, retry_failed, claim_timeout)
+                        if _attempt(spec, t, study_dir) not in tried])
             mean = sum(durations) / len(durations) if durations else None
             meta = read_json(study_dir / trial.id / "meta.json")
             print(trial_line(spec, trial, status, meta, seconds, left, mean), file=out, flush=True)
-        todo = [t for t in pending_trials(spec, study_dir, retry_failed, claim_timeout) if t.id not in tried]
+        todo = [t for t in pending_trials(spec, study_dir, retry_failed, claim_timeout)
+                if _attempt(spec, t, study_dir) not in tried]
     return statuses(spec, study_dir, claim_timeout)
+
+
+def _attempt(spec: GridSpec, trial, study_dir: Path) -> tuple:
+    """What one try trains: the trial, and in a pruned study the segment (its next stop)."""
+    return (trial.id, next_stop(trial, spec, study_dir) if spec.pruning is not None else None)
 
 
 def default_runs_root() -> str:

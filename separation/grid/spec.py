@@ -18,6 +18,7 @@ A spec (YAML) looks like::
     targets: {val/si_snri: [5, 10]}        # time-to-target thresholds
     stop_at_target: false
     baselines: [../results/enhance_baselines/rnnoise]   # reference rows of the report (see below)
+    pruning: {rungs: [256, 1024], keep: 0.34, within: optimizer}   # successive halving (separation.grid.rungs)
 
 The grid is the product of the axes. `exclude` removes every trial whose
 settings match all keys of a rule; `include` adds one trial per rule and seed (the
@@ -52,8 +53,10 @@ from separation.config import (
     flatten,
     read_yaml,
 )
+from separation.grid.rungs import Rungs, parse_rungs
 
-SPEC_KEYS = ("study", "base", "set", "axes", "include", "exclude", "targets", "stop_at_target", "description", "baselines")
+SPEC_KEYS = ("study", "base", "set", "axes", "include", "exclude", "targets", "stop_at_target", "description", "baselines",
+             "pruning")
 # Keys that do not change what a trial computes, so they do not enter its id.
 ID_EXCLUDED_KEYS = NON_TRAINING_KEYS
 # Sections added after studies were committed: left out of the id while at their default,
@@ -83,6 +86,8 @@ class GridSpec:
     targets: dict[str, list[float]] = field(default_factory=dict)
     # `baselines` as written in the spec -> the folder it names (resolved against the spec's folder).
     baselines: dict[str, Path] = field(default_factory=dict)
+    # Successive halving over the cells (None: every trial trains to its full budget).
+    pruning: Rungs | None = None
 
 
 def trial_id(config: Config) -> str:
@@ -256,7 +261,14 @@ def load_spec(path: str | Path) -> GridSpec:
         description=str(spec.get("description", "")),
         targets=targets,
         baselines=_baselines(spec.get("baselines"), path, trials[0].config.task),
+        pruning=parse_rungs(spec.get("pruning"), str(path), names, _headline_val(trials[0].config.task)),
     )
+
+
+def _headline_val(task: str) -> str:
+    from separation.tasks import TASKS
+
+    return TASKS[task].headline.val
 
 
 def _baselines(entries: Any, path: Path, task: str) -> dict[str, Path]:

@@ -7,6 +7,11 @@ written last, the completion marker `DONE`. Only the marker
 makes a trial finished: a trial killed at any earlier point is resumed from its
 checkpoint next time, never mistaken for a finished one.
 
+In a pruned study (`separation.grid.rungs`) a trial trains in segments: each
+stops at a rung with its checkpoint and adds the rung's metric to `rungs.json`
+(status `paused`, no marker); the rung's decision (`separation.grid.pruning`)
+either sends it on or writes its marker with status `pruned`.
+
 A worker trains a trial only while it holds the trial's claim (`separation.grid.claim`),
 so several workers on one study folder train each trial once.
 """
@@ -27,23 +32,30 @@ from separation.atomic import write_text_atomic
 from separation.grid.claim import CLAIM, DEFAULT_TIMEOUT, TrialClaim, read_claim, whoami
 from separation.grid.spec import Trial
 from separation.training.interrupt import TrainingInterrupted
+from separation.training.metrics_reader import value_after
 from separation.training.quiet import quiet_run
 
 MARKER = "DONE"
-FINISHED = ("completed", "diverged", "collapsed", "failed", "stopped-at-target")
+FINISHED = ("completed", "diverged", "collapsed", "failed", "stopped-at-target", "pruned")
 # Finished trials whose status is a result of the study, not an error of the run: those whose final
 # metrics mean something (OK) and those whose metrics do not count (LOST: a diverged run has none, a
 # collapsed one separates nothing, separation.evaluation.collapse).
 OK = ("completed", "stopped-at-target")
 LOST = ("diverged", "collapsed")
 OUTCOMES = (*OK, *LOST)
+# A pruned study's trial stopped at a rung for good: an outcome of the study's design (the grid exits 0),
+# not of the optimizer, so no statistic but the report's pruning section counts it.
+PRUNED = "pruned"
+# Stopped at a rung, its checkpoint kept, until the rung's decision sends it on (or prunes it).
+PAUSED = "paused"
+RUNGS_FILE = "rungs.json"  # in a trial folder: rung (steps) -> its metric there, one entry per rung reached
 # Status of a trial another live worker is training (see `run_trial`'s return value).
 RUNNING = "running"
 
 
 def trial_status(trial_dir: Path, claim_timeout: float = DEFAULT_TIMEOUT) -> str:
-    """completed | diverged | collapsed | failed | stopped-at-target (finished), running (a live
-    worker holds its claim), interrupted, or missing."""
+    """completed | diverged | collapsed | failed | stopped-at-target | pruned (finished), running (a live
+    worker holds its claim), paused (at a rung of a pruned study), interrupted, or missing."""
     marker = trial_dir / MARKER
     if marker.exists():
         try:
@@ -53,7 +65,19 @@ def trial_status(trial_dir: Path, claim_timeout: float = DEFAULT_TIMEOUT) -> str
     if not trial_dir.exists():
         return "missing"
     claim = read_claim(trial_dir, claim_timeout)
-    return RUNNING if claim is not None and claim.alive else "interrupted"
+    if claim is not None and claim.alive:
+        return RUNNING
+    return PAUSED if reached_rungs(trial_dir) else "interrupted"
+
+
+def reached_rungs(trial_dir: Path) -> dict[int, float | None]:
+    """The rungs this trial has reached (steps -> the metric there; None when never validated)."""
+    return {int(step): value for step, value in read_json(trial_dir / RUNGS_FILE).items()}
+
+
+def write_marker(trial_dir: Path, status: str, **details) -> None:
+    """The completion marker: the trial is finished with `status`."""
+    write_text_atomic(trial_dir / MARKER, json.dumps({"status": status, "end": _now(), **details}, default=str))
 
 
 def is_trial_folder(folder: Path) -> bool:
@@ -113,8 +137,11 @@ def _now() -> str:
 
 
 def run_trial(trial: Trial, study_dir: Path, packing: int = 1, plugins=None, engine: str = "local",
-              claim_timeout: float = DEFAULT_TIMEOUT) -> str:
+              claim_timeout: float = DEFAULT_TIMEOUT, rung: tuple[int, str] | None = None) -> str:
     """Train one trial (resuming if it was interrupted) and record its outcome; returns the status.
+
+    `rung` (steps, metric): train only to that rung, record the metric there in `rungs.json` and
+    return `paused` (no marker); without it the trial trains to its full budget.
 
     Returns `running` without touching the trial when another live worker holds it, and
     the trial's status without training when it finished meanwhile. Raises
@@ -128,12 +155,15 @@ def run_trial(trial: Trial, study_dir: Path, packing: int = 1, plugins=None, eng
         status = trial_status(trial_dir, claim_timeout)
         if status in FINISHED:  # finished by another worker between our listing and our claim
             return status
-        return _run_claimed(trial, trial_dir, study_dir, claim, packing, plugins, engine)
+        if rung is not None and rung[0] in reached_rungs(trial_dir):  # so was this segment
+            return PAUSED
+        return _run_claimed(trial, trial_dir, study_dir, claim, packing, plugins, engine, rung)
     finally:
         claim.release()  # after DONE is written: no worker ever sees it unclaimed and unfinished
 
 
-def _run_claimed(trial: Trial, trial_dir: Path, study_dir: Path, claim: TrialClaim, packing, plugins, engine) -> str:
+def _run_claimed(trial: Trial, trial_dir: Path, study_dir: Path, claim: TrialClaim, packing, plugins, engine,
+                 rung: tuple[int, str] | None = None) -> str:
     config = dataclasses.replace(trial.config, run_dir=str(trial_dir))
     previous = read_json(trial_dir / "meta.json")
     meta = {
@@ -159,10 +189,12 @@ def _run_claimed(trial: Trial, trial_dir: Path, study_dir: Path, claim: TrialCla
     started = time.time()
     try:
         with quiet_run(trial_dir):  # Lightning's banners and warnings go to the trial's train.log
-            result = train(config, resume=True, plugins=plugins)
+            result = train(config, resume=True, plugins=plugins, stop_at_step=rung[0] if rung else None)
         meta.update(status=result.status, reason=result.reason, precision=result.precision.get("resolved"),
                     result=result.to_dict())
         meta["sittings"].append(result.resume)
+        if result.status == PAUSED:
+            return _pause(trial_dir, meta, started, *rung)
     except TrainingInterrupted as interruption:
         # Not finished: no DONE marker, so the next run resumes from the checkpoint it just saved.
         meta.update(status="interrupted", reason=str(interruption), end=_now(),
@@ -177,6 +209,17 @@ def _run_claimed(trial: Trial, trial_dir: Path, study_dir: Path, claim: TrialCla
     write_text_atomic(trial_dir / "meta.json", json.dumps(meta, indent=2, default=str))
     write_text_atomic(trial_dir / MARKER, json.dumps({"status": meta["status"], "end": meta["end"]}))
     return meta["status"]
+
+
+def _pause(trial_dir: Path, meta: dict, started: float, step: int, metric: str) -> str:
+    """Record a segment that stopped at rung `step`: meta.json, then the rung's metric in rungs.json."""
+    value = value_after(trial_dir / "metrics.csv", metric, step)
+    meta.update(end=_now(), seconds_this_attempt=round(time.time() - started, 1), rung=step,
+                reason=f"paused at rung {step}: {metric} {value if value is None else round(value, 4)}")
+    write_text_atomic(trial_dir / "meta.json", json.dumps(meta, indent=2, default=str))
+    reached = {str(k): v for k, v in reached_rungs(trial_dir).items()}
+    write_text_atomic(trial_dir / RUNGS_FILE, json.dumps({**reached, str(step): value}))
+    return PAUSED
 
 
 def clear_marker(trial_dir: Path) -> None:
