@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Debian packages the suite needs: espeak-ng, flite, festival with ten festvox
 # voices, ktuberling's recorded words and three sets of recorded Asterisk prompts (speech corpus), ffmpeg (musdb
-# reads audio through it), fluidsynth + a General MIDI soundfont (music corpus), a C
-# compiler (PyPI has no wheel of `pesq`, the PESQ metric; pip builds it).
+# reads audio through it), fluidsynth + a General MIDI soundfont (music corpus),
+# lincity-ng-data's recorded city ambience (the noisy corpus's `ambient` noise kind,
+# separation/data/recorded_noise.py; 45 MB), a C compiler (PyPI has no wheel of
+# `pesq`, the PESQ metric; pip builds it).
 # Installs them when run as root; otherwise prints the exact command and fails.
 # Never add Debian's asterisk-core-sounds-* packages: their speakers are the suite's
 # held-out real-voice evaluation. --no-install-recommends keeps them out (the prompt
@@ -12,14 +14,15 @@ voices=(flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
         festvox-italp16k festvox-itapc16k festvox-ca-ona-hts festvox-czech-dita festvox-czech-machac
         festvox-suopuhe-lj festvox-suopuhe-mv ktuberling-data)
 prompts=(asterisk-prompt-es-co asterisk-prompt-fr-armelle asterisk-prompt-it-menardi-wav)
-packages=(espeak-ng ffmpeg fluidsynth fluid-soundfont-gm gcc libc6-dev "${voices[@]}" "${prompts[@]}")
+noises=(lincity-ng-data)
+packages=(espeak-ng ffmpeg fluidsynth fluid-soundfont-gm gcc libc6-dev "${voices[@]}" "${prompts[@]}" "${noises[@]}")
 missing=()
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
 command -v fluidsynth >/dev/null || missing+=(fluidsynth)
 [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || missing+=(fluid-soundfont-gm)
 command -v cc >/dev/null || missing+=(gcc libc6-dev)
-for package in "${voices[@]}" "${prompts[@]}"; do
+for package in "${voices[@]}" "${prompts[@]}" "${noises[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0

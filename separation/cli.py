@@ -91,7 +91,7 @@ def _data_noisy(args) -> int:
 
     _check_not_a_file(args.root, "corpus folder")
     data_noisy(args.root, sample_rate=args.sample_rate, snr=args.snr, speech=args.speech, noise=args.noise,
-               music=args.music, seed=args.seed, force=args.force, log=print)
+               music=args.music, seed=args.seed, kinds=args.kinds, force=args.force, log=print)
     return 0
 
 
@@ -165,7 +165,8 @@ def _report(args) -> int:
     from separation.analysis.report import write_report
 
     study_dir = Path(args.study_dir)
-    out_dir = Path(args.output) if args.output else Path("results") / study_dir.resolve().name
+    # Default: inside the study folder (runs/ is git-ignored), so no committed results/ folder changes unless named.
+    out_dir = Path(args.output) if args.output else study_dir / "report"
     report = write_report(study_dir, out_dir, args.spec, force=args.force)
     print(f"{report} (tables and figures beside it)")
     return 0
@@ -209,9 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
                            f"taken over (default {CLAIM_TIMEOUT:.0f}; same machine: as soon as its process is gone)")
     grid.set_defaults(func=_grid)
 
-    report = commands.add_parser("report", help="tables, figures and REPORT.md of a study folder (runs/<study> -> results/<study>)")
+    report = commands.add_parser("report", help="tables, figures and REPORT.md of a study folder (runs/<study> -> runs/<study>/report)")
     report.add_argument("study_dir", help="a study folder written by `separation grid`, e.g. runs/quick")
-    report.add_argument("-o", "--output", help="output folder (default: results/<study folder name>)")
+    report.add_argument("-o", "--output", help="output folder (default: STUDY_DIR/report; name results/<study> to update a committed report)")
     report.add_argument("--spec", help="the study's grid spec: lists the trials never started (missing cells) and the study's question")
     report.add_argument("--force", action="store_true",
                         help="write into a non-empty folder that is not a report (its other files are kept)")
@@ -280,11 +281,13 @@ def build_parser() -> argparse.ArgumentParser:
     noisy = kinds.add_parser("noisy", help="noisy speech for enhancement: clean utterances plus noise at a drawn SNR")
     noisy.add_argument("root", help="output folder: ROOT/{train,valid,test}/{clean,noise,noisy}/*.wav, metadata.csv")
     noisy.add_argument("--sample-rate", type=int, default=16000)
-    noisy.add_argument("--snr", type=float, nargs=2, default=[0.0, 40.0], metavar=("MIN", "MAX"),
-                       help="SNR range in dB, drawn uniformly per item (default 0 40)")
+    noisy.add_argument("--snr", type=float, nargs=2, default=[-5.0, 20.0], metavar=("MIN", "MAX"),
+                       help="SNR range in dB, drawn uniformly per item (default -5 20)")
     noisy.add_argument("--speech", help="clean speech: a generated speech corpus or any folder of wavs (default data/speech)")
     noisy.add_argument("--noise", help="folder of noise recordings at the corpus rate (noise kind 'recorded')")
     noisy.add_argument("--music", help="generated music corpus (noise kind 'music')")
+    noisy.add_argument("--kinds", nargs="+", metavar="KIND",
+                       help="noise kinds (default: white pink brown hum babble ambient, plus music/recorded when given)")
     noisy.add_argument("--seed", type=int, default=0)
     noisy.add_argument("--force", action="store_true", help="replace an existing corpus")
     noisy.set_defaults(func=_data_noisy)

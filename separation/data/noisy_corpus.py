@@ -18,15 +18,22 @@ and set to a random RMS level in [-33, -25] dBFS.
 
 Noise kinds: `white`, `pink`, `brown` (Gaussian noise with a 1/f^0, 1/f, 1/f^2
 power spectrum), `hum` (50 or 60 Hz mains hum with decaying harmonics),
-`babble` (3-6 other talkers of the same split), `music` (accompaniment stems of
-the generated music corpus, `--music DIR`) and `recorded` (any folder of noise
-recordings, `--noise DIR`). Generated noise is a fresh instance per item;
-music tracks and noise recordings are dealt to the splits, so no recording is
-heard in two splits; babble talkers belong to the item's split. Recordings
-shorter than an utterance wrap around their end from `noise_offset`.
+`babble` (3-6 other talkers of the same split), `ambient` (recordings of
+traffic, crowds, water, machinery and other places that Debian packages ship:
+`separation.data.recorded_noise`, resampled to the corpus rate), `music`
+(accompaniment stems of the generated music corpus, `--music DIR`) and
+`recorded` (any folder of noise recordings, `--noise DIR`). Generated noise is
+a fresh instance per item; music tracks, noise recordings and ambient scenes
+are dealt to the splits, so no recording is heard in two splits; babble
+talkers belong to the item's split. Recordings shorter than an utterance wrap
+around their end from `noise_offset`. The default kinds are the generated ones,
+babble and ambient (plus music / recorded when their folders are given): a
+missing ambient package is an error naming it, not a silent change of corpus.
 
 The noise is scaled so that 10 log10(|clean|^2 / |noise|^2) is the item's SNR,
-drawn uniformly from `snr_range`. Each training item also gets a noise-only
+drawn uniformly from `snr_range` (default -5 to 20 dB, the range of DNS-style
+test sets; VoiceBank-DEMAND uses 0-15 dB). corpus.json records the range and
+each split's drawn SNRs (`snr_db`: count, mean, min, quartiles, max). Each training item also gets a noise-only
 clip of the same kind and RMS from another instance (another recording, other
 talkers or another generated instance; a different offset when a split has a
 single recording) for weakly supervised objectives. Everything is scaled down
@@ -35,7 +42,7 @@ to the 16-bit grid before they are summed.
 
 `metadata.csv` columns: `id`; `speaker`, `utterance` and `clean_source` (the
 file it was read from); `noise_kind`; `noise_source` (recording path, babble
-source files joined by `;`, or `generated:<kind>`) and `noise_offset` (first
+source files joined by `;`, `<package>:<path>` for ambient recordings, or `generated:<kind>`) and `noise_offset` (first
 sample used, at the corpus rate: into the recording, resampled for music, or
 into each trimmed babble utterance, `;`-joined; empty for generated noise);
 `snr_db` (drawn); `clean_level_db` (RMS dBFS of the written clean file);
@@ -67,6 +74,7 @@ import numpy as np
 from scipy.signal import resample_poly
 
 from separation.data.audio import audio_info, quantize_pcm16, read_wav, wav_bytes
+from separation.data.recorded_noise import AMBIENT_SOURCES, ambient_scenes, source_name
 from separation.data.speech_corpus import set_level, trim_silence
 from separation.errors import UserError
 from separation.outputs import refuse_foreign, replace_entries
@@ -74,7 +82,8 @@ from separation.outputs import refuse_foreign, replace_entries
 SPLITS = ("train", "valid", "test")
 SPLIT_SHARES = (0.8, 0.1, 0.1)
 GENERATED_KINDS = ("white", "pink", "brown", "hum")
-NOISE_KINDS = GENERATED_KINDS + ("babble", "music", "recorded")
+NOISE_KINDS = GENERATED_KINDS + ("babble", "ambient", "music", "recorded")
+DEFAULT_SNR = (-5.0, 20.0)
 CLEAN_LEVEL_DB = (-33.0, -25.0)
 PEAK = 0.9
 MIN_SECONDS = 0.1  # shorter utterances (after trimming) carry no speech worth denoising
@@ -258,6 +267,20 @@ def load_noise_folder(folder: str | Path, sample_rate: int, seed: int) -> dict[s
     recordings = {str(p): _checked_recording(p, sample_rate) for p in paths}  # all checked before dealing
     shares = _deal(sorted(recordings), np.random.default_rng([seed, 11]), f"{folder} (noise folder)", "recordings")
     return {split: [recordings[name] for name in names] for split, names in shares.items()}
+
+
+def load_ambient(sample_rate: int, seed: int, sources=AMBIENT_SOURCES) -> dict[str, list[Recording]]:
+    """The installed ambient recordings per split, resampled; scenes (not files) dealt 80/10/10."""
+    scenes = ambient_scenes(sources)
+    recordings = {}
+    for name, takes in scenes.items():
+        for package, path in takes:
+            signal, rate = _read_mono(path)
+            audio = _resample(signal, rate, sample_rate)
+            if np.any(np.abs(audio) > 1e-5):  # a silent take would make no noise at any gain
+                recordings.setdefault(name, []).append(Recording(source_name(package, path), audio))
+    shares = _deal(sorted(recordings), np.random.default_rng([seed, 13]), "ambient recordings", "scenes")
+    return {split: [r for name in names for r in recordings[name]] for split, names in shares.items()}
 
 
 def load_music(folder: str | Path, sample_rate: int, seed: int) -> dict[str, list[Recording]]:
@@ -488,7 +511,7 @@ def generate_noisy_corpus(
     root: str | Path,
     speech: str | Path,
     sample_rate: int = 16000,
-    snr_range: tuple[float, float] = (0.0, 40.0),
+    snr_range: tuple[float, float] = DEFAULT_SNR,
     noise_dir: str | Path | None = None,
     music_dir: str | Path | None = None,
     kinds: Sequence[str] | None = None,
@@ -507,7 +530,7 @@ def generate_noisy_corpus(
         snr_range: (min, max) dB; each item's SNR is drawn uniformly from it.
         noise_dir: folder of noise recordings (kind `recorded`), at least 3 files.
         music_dir: generated music corpus root (kind `music`), at least 3 tracks.
-        kinds: noise kinds to use (default: white, pink, brown, hum, babble, plus
+        kinds: noise kinds to use (default: white, pink, brown, hum, babble, ambient, plus
             music / recorded when their folders are given); each split uses them equally often.
         seed: fixes every draw: same seed and inputs, same bytes.
         items: items per (train, valid, test); None uses each clean utterance once.
@@ -522,7 +545,7 @@ def generate_noisy_corpus(
     if root.exists() and not force:
         raise NoisyCorpusError(f"{root}: already exists; pass force=True (CLI: --force) to replace it")
     refuse_foreign(root, ENTRIES, _corpus_file, WHAT)  # before anything is read or made
-    default = list(GENERATED_KINDS) + ["babble"] + (["music"] if music_dir else []) + (["recorded"] if noise_dir else [])
+    default = list(GENERATED_KINDS) + ["babble", "ambient"] + (["music"] if music_dir else []) + (["recorded"] if noise_dir else [])
     kinds = list(default if kinds is None else kinds)
     if not kinds or any(k not in NOISE_KINDS for k in kinds) or len(set(kinds)) != len(kinds):
         raise NoisyCorpusError(f"noise kinds must be distinct names from {', '.join(NOISE_KINDS)}, got {kinds}")
@@ -536,6 +559,9 @@ def generate_noisy_corpus(
     if "recorded" in kinds:
         for split, pool in load_noise_folder(noise_dir, sample_rate, seed).items():
             recordings[split]["recorded"] = pool
+    if "ambient" in kinds:
+        for split, pool in load_ambient(sample_rate, seed).items():
+            recordings[split]["ambient"] = pool
     if "music" in kinds:
         for split, pool in load_music(music_dir, sample_rate, seed).items():
             recordings[split]["music"] = pool
@@ -551,7 +577,7 @@ def generate_noisy_corpus(
 
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
-    summary = {}
+    summary, snrs = {}, {}
     try:
         for split_index, split in enumerate(SPLITS):
             utterances = speech_splits[split]
@@ -568,6 +594,7 @@ def generate_noisy_corpus(
             hours = sum(item.row["length"] for item in made) / sample_rate / 3600
             speakers = len({item.row["speaker"] for item in made})
             summary[split] = {"items": count, "speakers": speakers, "hours": hours}
+            snrs[split] = snr_distribution([float(item.row["snr_db"]) for item in made])
             if log is not None:
                 log(f"{root / split}: {count} items, {speakers} speakers, {hours:.2f} h")
         description = {
@@ -575,6 +602,9 @@ def generate_noisy_corpus(
             "seed": seed, "kinds": kinds, "speech": str(Path(speech).resolve()),
             "noise": str(Path(noise_dir).resolve()) if noise_dir else None,
             "music": str(Path(music_dir).resolve()) if music_dir else None, "splits": summary,
+            "snr_db": snrs,
+            "ambient": {split: sorted({r.source for r in recordings[split].get("ambient", [])}) for split in SPLITS}
+            if "ambient" in kinds else None,
         }
         (staging / CORPUS_FILE).write_text(json.dumps(description, indent=2) + "\n")
         replace_entries(staging, root, ENTRIES, _corpus_file, WHAT)
@@ -583,21 +613,30 @@ def generate_noisy_corpus(
     return summary
 
 
+def snr_distribution(values: Sequence[float]) -> dict[str, float]:
+    """Count, mean, min, quartiles and max of a split's drawn SNRs (dB, 2 decimals)."""
+    q = np.quantile(np.asarray(values, dtype=float), [0.0, 0.25, 0.5, 0.75, 1.0])
+    stats = {"mean": float(np.mean(values)), "min": q[0], "q1": q[1], "median": q[2], "q3": q[3], "max": q[4]}
+    return {"count": len(values), **{key: round(float(value), 2) for key, value in stats.items()}}
+
+
 DEFAULT_SPEECH = "data/speech"
 
 
 def data_noisy(
     root: str,
     sample_rate: int = 16000,
-    snr: Sequence[float] = (0.0, 40.0),
+    snr: Sequence[float] = DEFAULT_SNR,
     speech: str | None = None,
     noise: str | None = None,
     music: str | None = None,
     seed: int = 0,
+    kinds: Sequence[str] | None = None,
     force: bool = False,
     log: Callable[[str], None] | None = print,
 ) -> dict[str, dict[str, float]]:
-    """`separation data noisy ROOT [--sample-rate 16000] [--snr 0 40] [--speech DIR] [--noise DIR] [--music DIR]`.
+    """`separation data noisy ROOT [--sample-rate 16000] [--snr -5 20] [--speech DIR] [--noise DIR] [--music DIR]
+    [--kinds KIND ...]`.
 
     Arguments as the CLI parses them (`snr` is the two values of `--snr`);
     `speech` defaults to the generated speech corpus at `data/speech`.
@@ -611,7 +650,7 @@ def data_noisy(
         if folder is not None and not Path(folder).is_dir():
             raise NoisyCorpusError(f"{folder}: no such folder ({flag})")
     return generate_noisy_corpus(root, speech, sample_rate=sample_rate, snr_range=tuple(snr), noise_dir=noise,
-                                 music_dir=music, seed=seed, force=force, log=log)
+                                 music_dir=music, kinds=kinds, seed=seed, force=force, log=log)
 
 
 def read_metadata(split_folder: str | Path) -> list[dict[str, str]]:
