@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from separation.losses import si_snr
+
 RESIDUAL_THRESHOLD = 1e-4  # second component 40 dB below the shared one
 SILENCE_THRESHOLD = 1e-8  # estimates 80 dB below the mixture
 
@@ -98,6 +100,83 @@ class CollapseProbe:
                     f"{max(r for r, s in zip(self.residuals, silent) if not s):.1e} of the estimates', threshold "
                     f"{RESIDUAL_THRESHOLD:g})")
         text = f"collapsed on all {items} test items: {what}"
+        if improvement is not None and improvement[1] == improvement[1]:
+            text += f"; {improvement[0]} {improvement[1]:+.2f} dB"
+        return text
+
+
+# ---------------------------------------------------------------------------
+# Enhancement: the speech estimate is the noise ("wrong source")
+#
+# MixIT can learn the roles swapped: source 0, read as the speech, holds the
+# noise and the speech goes to the other sources. In the enhance_objectives
+# study (results/enhance_objectives/trials.csv) three MixIT seeds did this
+# and scored -37.6, -42.8 and -54.0 dB test SI-SNRi on ~21 dB inputs, i.e.
+# estimates whose speech content is 16-33 dB below the rest of them; every
+# other trial there scored -14.7 dB or better (estimates at least +6 dB SI-SNR).
+# An estimate that is (mostly) the noise is recognised per item by two facts,
+# each with a 10 dB margin that keeps it clear of both groups:
+#   - speech is a minor part of it: SI-SNR(estimate, clean) <= -10 dB
+#     (the noisy input itself is at -5 dB or more in the default corpus, and
+#     a failing but honest denoiser of a 20 dB input stays far above -10 dB);
+#   - it moved towards the noise: SI-SNR(estimate, noise) >= SI-SNR(noisy, noise) + 10 dB,
+#     with noise = noisy - clean (a silenced or garbled estimate fails this one).
+# The run is wrong-source when more than half of its test items are: the roles
+# are a property of the model, so a majority says which one it learnt, while
+# items whose noise the model cannot tell from speech may go either way.
+WRONG_SOURCE_SPEECH_DB = -10.0
+WRONG_SOURCE_NOISE_GAIN_DB = 10.0
+WRONG_SOURCE_SHARE = 0.5
+
+
+def wrong_source_statistics(estimate: torch.Tensor, noisy: torch.Tensor, clean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(SI-SNR of the estimate against the clean speech, its gain in SI-SNR against the noise over the
+    input's), dB, both `(batch,)`. Arguments `(batch, time)` or `(batch, 1, time)`."""
+    estimate, noisy, clean = (x.reshape(x.shape[0], 1, -1).double() for x in (estimate, noisy, clean))
+    noise = noisy - clean
+    return si_snr(estimate, clean)[:, 0], (si_snr(estimate, noise) - si_snr(noisy, noise))[:, 0]
+
+
+@dataclass
+class WrongSourceProbe:
+    """Accumulates `wrong_source_statistics` over the test batches; `reason` gives the verdict."""
+
+    speech_db: list[float] = field(default_factory=list)
+    noise_gain_db: list[float] = field(default_factory=list)
+
+    def reset(self) -> None:
+        self.speech_db.clear()
+        self.noise_gain_db.clear()
+
+    def update(self, estimate: torch.Tensor, noisy: torch.Tensor, clean: torch.Tensor) -> None:
+        speech, gain = wrong_source_statistics(estimate.detach(), noisy.detach(), clean.detach())
+        self.speech_db += speech.tolist()
+        self.noise_gain_db += gain.tolist()
+
+    def gather(self) -> None:
+        """In a run on several processes: take every process's items."""
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return
+        parts: list = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(parts, (self.speech_db, self.noise_gain_db))
+        self.speech_db = [value for speech, _ in parts for value in speech]
+        self.noise_gain_db = [value for _, gains in parts for value in gains]
+
+    def wrong(self) -> list[bool]:
+        return [s <= WRONG_SOURCE_SPEECH_DB and g >= WRONG_SOURCE_NOISE_GAIN_DB
+                for s, g in zip(self.speech_db, self.noise_gain_db)]
+
+    def reason(self, improvement: tuple[str, float] | None = None) -> str | None:
+        """Why the run's speech estimate counts as the noise, with the measured values; None otherwise."""
+        wrong = self.wrong()
+        if not wrong or sum(wrong) <= WRONG_SOURCE_SHARE * len(wrong):
+            return None
+        speech = sorted(s for s, w in zip(self.speech_db, wrong) if w)
+        gains = sorted(g for g, w in zip(self.noise_gain_db, wrong) if w)
+        text = (f"wrong source on {sum(wrong)} of {len(wrong)} test items: the speech estimate is the noise "
+                f"(its SI-SNR against the speech median {speech[len(speech) // 2]:.1f} dB, at most "
+                f"{WRONG_SOURCE_SPEECH_DB:g}; against the noise median {gains[len(gains) // 2]:+.1f} dB over the "
+                f"input's, at least {WRONG_SOURCE_NOISE_GAIN_DB:+g})")
         if improvement is not None and improvement[1] == improvement[1]:
             text += f"; {improvement[0]} {improvement[1]:+.2f} dB"
         return text

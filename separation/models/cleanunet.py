@@ -71,6 +71,7 @@ class CleanUNet(nn.Module):
             raise ValueError(f"CleanUNet n_src must be 1 (speech) or 2 (speech, noise), got {n_src}")
         if d_model % heads or d_model % 2:
             raise ValueError(f"CleanUNet d_model ({d_model}) must be even and divisible by heads ({heads})")
+        self.n_src = n_src  # read by the objectives (MixIT needs 2 or more)
         self.kernel_size, self.stride, self.encoder_layers = kernel_size, stride, encoder_layers
         self.causal, self.input_normalization = causal, input_normalization
         widths = [min(channels * 2**i, max_channels) for i in range(encoder_layers)]

@@ -111,6 +111,7 @@ class CRCED(nn.Module):
         super().__init__()
         if len(filters) != len(widths) or not filters or repeats < 1:
             raise ValueError(f"CRCED needs as many filters as widths and repeats >= 1, got {filters}, {widths}, {repeats}")
+        self.n_src = n_src  # read by the objectives (MixIT needs 2 or more)
         self.front = _MagnitudeFrontEnd(n_fft, hop_length, context_frames, input_normalization)
         self.blocks = nn.ModuleList()
         for repeat in range(repeats):

@@ -18,6 +18,7 @@ import inspect
 import torch
 
 from separation.config import Config, ConfigError
+from separation.evaluation.collapse import WrongSourceProbe
 from separation.losses import si_snr
 from separation.losses.enhance import default_loss
 from separation.models import MODELS
@@ -57,6 +58,8 @@ class EnhancementSystem(SeparationSystem):
                               f"'{self.model_name}': {error}") from None
         # A submodule, so its STFT windows follow the model to its device.
         self.family_loss = default_loss(self.model_name, self.model_args)
+        # A speech estimate that is the noise (MixIT's swapped roles) is an outcome, reported like collapse.
+        self.wrong_source_probe = WrongSourceProbe()
 
     def forward(self, noisy: torch.Tensor) -> torch.Tensor:
         """`(batch, 1, time)` noisy -> `(batch, 1, time)` speech estimate (the objective's inference rule)."""
@@ -89,8 +92,22 @@ class EnhancementSystem(SeparationSystem):
         # Collapsed = the estimate is the input scaled, or silence: then (estimate, noisy - estimate)
         # is one signal up to scale (a single estimate alone would always look like one).
         self.collapse_probe.update(torch.cat([estimate, noisy - estimate], dim=1), noisy[:, 0])
+        self.wrong_source_probe.update(estimate, noisy, clean)
         sdr = _sdr(estimate[0, 0], clean[0, 0]) if torch.isfinite(estimate).all() else float("nan")
         self.log("test/sdr", sdr, sync_dist=True, batch_size=noisy.shape[0])
+
+    def on_test_epoch_start(self):
+        super().on_test_epoch_start()
+        self.wrong_source_probe.reset()
+
+    def on_test_epoch_end(self):
+        super().on_test_epoch_end()
+        if self.trainer.world_size > 1:
+            self.wrong_source_probe.gather()
+        if self.collapse_reason is None:
+            improvement = self.trainer.callback_metrics.get(self.improvement_metric)
+            quoted = (self.improvement_metric, float(improvement)) if improvement is not None else None
+            self.collapse_reason = self.wrong_source_probe.reason(quoted)
 
     def _log_audio(self, index: int, noisy, clean, estimate) -> None:
         board = self.tensorboard()
