@@ -84,6 +84,7 @@ def test_report_runs_on_the_enhance_study(study, tmp_path):
     assert main(["report", str(folder / "runs" / "enh"), "-o", str(out), "--spec", str(folder / "spec.yaml")]) == 0
     text = (out / "REPORT.md").read_text()
     assert "Task: enhance (speech enhancement" in text and "SI-SNRi" in text
+    assert "- Test input SNR (" in text and "(drawn uniformly from -5 to 20 dB)" in text  # from corpus.json
     with open(out / "trials.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert {row["trial"] for row in rows} == {t.id for t in spec.trials}

@@ -202,6 +202,23 @@ def provenance_lines(study: Study) -> list[str]:
     times = [datetime.fromisoformat(t) for m in metas for t in (m.get("start"), m.get("end")) if t]
     span = f"; wall clock {min(times).isoformat()} to {max(times).isoformat()}" if times else ""
     lines.append(f"- Compute: {_hours(train)} of training and {_hours(val)} of validation over all trials{span}.")
+    return lines + _test_snr_lines(study)
+
+
+def _test_snr_lines(study: Study) -> list[str]:
+    """The test split's input SNRs from the enhancement corpus's corpus.json (recorded by corpora since #28);
+    kept in provenance.json with the lines above, so a report regenerated later still states the corpus it ran on."""
+    lines = []
+    for root in _distinct(str((c.get("data") or {}).get("root") or "") for c in study.configs.values()):
+        path = Path(root) / "corpus.json"
+        try:
+            corpus = json.loads(path.read_text())
+            snr, (low, high) = corpus["snr_db"]["test"], corpus["snr_range"]
+            lines.append(f"- Test input SNR ({path}): median {snr['median']:g} dB, quartiles {snr['q1']:g} to "
+                         f"{snr['q3']:g} dB, range {snr['min']:g} to {snr['max']:g} dB over {snr['count']} items "
+                         f"(drawn uniformly from {low:g} to {high:g} dB).")
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not an enhancement corpus, or one from before the SNRs were recorded
     return lines
 
 
