@@ -165,7 +165,8 @@ def _report(args) -> int:
     from separation.analysis.report import write_report
 
     study_dir = Path(args.study_dir)
-    out_dir = Path(args.output) if args.output else Path("results") / study_dir.resolve().name
+    # Default: inside the study folder (runs/ is git-ignored), so no committed results/ folder changes unless named.
+    out_dir = Path(args.output) if args.output else study_dir / "report"
     report = write_report(study_dir, out_dir, args.spec, force=args.force)
     print(f"{report} (tables and figures beside it)")
     return 0
@@ -209,9 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
                            f"taken over (default {CLAIM_TIMEOUT:.0f}; same machine: as soon as its process is gone)")
     grid.set_defaults(func=_grid)
 
-    report = commands.add_parser("report", help="tables, figures and REPORT.md of a study folder (runs/<study> -> results/<study>)")
+    report = commands.add_parser("report", help="tables, figures and REPORT.md of a study folder (runs/<study> -> runs/<study>/report)")
     report.add_argument("study_dir", help="a study folder written by `separation grid`, e.g. runs/quick")
-    report.add_argument("-o", "--output", help="output folder (default: results/<study folder name>)")
+    report.add_argument("-o", "--output", help="output folder (default: STUDY_DIR/report; name results/<study> to update a committed report)")
     report.add_argument("--spec", help="the study's grid spec: lists the trials never started (missing cells) and the study's question")
     report.add_argument("--force", action="store_true",
                         help="write into a non-empty folder that is not a report (its other files are kept)")

@@ -657,6 +657,11 @@ def _validate_training(config: Config, optim) -> None:
     _choice("trainer.accelerator", trainer.accelerator, ("auto", "cpu", "gpu", "cuda", "mps"))
     if trainer.max_epochs < 1 and trainer.max_steps < 1:
         raise ConfigError("config keys 'trainer.max_epochs' and 'trainer.max_steps' cannot both be unlimited")
+    every = trainer.check_val_every_n_epoch
+    if every > 1 and trainer.max_steps < 1 and trainer.max_epochs % every:
+        # Reports select on the final validation: an epoch budget must end on a validated epoch.
+        raise ConfigError(f"config key 'trainer.check_val_every_n_epoch' is {every}, which does not divide "
+                          f"'trainer.max_epochs' {trainer.max_epochs}: the last epoch would not be validated")
     _positive("trainer.max_minutes", trainer.max_minutes, allow_none=True)
     _positive("trainer.limit_train_batches", trainer.limit_train_batches)
     _positive("trainer.limit_val_batches", trainer.limit_val_batches)

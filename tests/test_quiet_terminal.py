@@ -8,7 +8,6 @@ import sys
 import yaml
 
 from separation.analysis.collect import collect_study
-from separation.analysis.report import write_report
 from separation.grid.runner import run_local
 from separation.grid.spec import load_spec
 from test_grid_run import write_spec
@@ -52,7 +51,10 @@ def test_grid_prints_one_line_per_trial_and_a_report_can_live_in_the_study_folde
 
     # `make demo`: the report goes into the study folder itself, and the next report does not take it for a trial.
     study_dir = tmp_path / "runs" / "g"
-    write_report(study_dir, study_dir / "report", path)
+    from separation.cli import main
+
+    assert main(["report", str(study_dir), "--spec", str(path)]) == 0  # no -o: STUDY_DIR/report, never results/
+    assert (study_dir / "report" / "REPORT.md").is_file()
     for spec_path in (path, None):
         study = collect_study(study_dir, spec_path)
         assert sorted(study.trials["trial"]) == sorted(ids) and not study.notes, study.notes
