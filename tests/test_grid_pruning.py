@@ -186,3 +186,18 @@ def test_dry_run_shows_each_trials_rung_and_state(lone):
     assert sum("pruned at 6" in line for line in lines) == 4 and sum("pruned at 8" in line for line in lines) == 2
     assert sum("full budget" in line and "completed" in line for line in lines) == 4
     assert "6 pruned" in done.stdout and "pruning: rungs 6, 8 steps" in done.stdout
+
+
+def test_pruned_counts_in_the_report_status_and_in_no_statistic(lone, tmp_path):
+    from separation.analysis.report import write_report
+
+    path, study_dir, _ = lone
+    report = write_report(study_dir, tmp_path / "report", path).read_text()
+    status = report.split("## Status")[1].split("##")[0]
+    assert "| pruned | 6 |" in status and "| completed | 4 |" in status
+    section = report.split("## Pruning")[1].split("\n## ")[0]
+    assert "6 of 10 trials stopped at a rung" in section and "| 6 | adam | 2 |" in section and "| 8 | adam | 2 |" in section
+    cells = {row["cell"]: row for row in csv.DictReader(open(tmp_path / "report" / "cells.csv"))}
+    pruned_cell = next(c for c in cells if "0.0001" in c)
+    assert cells[pruned_cell]["val_final_median"] == ""  # no statistic from a pruned trial
+    assert not (tmp_path / "report" / "pruning.csv").exists()  # no replay of a pruned study

@@ -28,7 +28,7 @@ import pandas as pd
 
 from separation.analysis.cells import best_per, cell_table, compare, comparison_table, lost_seeds, profile_times, seed_values, select_best
 from separation.analysis.collect import OK, OUTCOMES, PROVENANCE_FILE, Study, collect_study, collect_tables
-from separation.analysis import evaluation, within
+from separation.analysis import evaluation, pruning_section, within
 from separation.atomic import write_text_atomic
 from separation.analysis.figures import FIGURES, draw_all
 from separation.analysis.findings import claims, describe, hue_comparisons, report_column
@@ -141,6 +141,8 @@ def _status(study: Study) -> str:
     trials = study.trials
     counts = Counter(trials["status"])
     order = ("completed", "stopped-at-target", "diverged", "collapsed", "failed", "interrupted", "missing")
+    # A pruned study's own states, listed only where they occur: the other reports keep their table.
+    order = (*order[:4], *(s for s in ("pruned", "paused") if counts.get(s)), *order[4:])
     lines = ["## Status", "", _table(["status", "trials"], [[s, counts.get(s, 0)] for s in order] + [["total", len(trials)]]), ""]
     unfinished = counts.get("interrupted", 0) + counts.get("missing", 0)
     if unfinished:
@@ -662,7 +664,7 @@ FILES = """## Files
 
 
 def render(study: Study, table: pd.DataFrame, drawn, spec_path, study_dir_arg: str, out_dir_arg: str,
-           ranked: dict | None) -> str:
+           ranked: dict | None, pruning: str = "") -> str:
     column = report_column(study)
     return "\n".join([
         _header(study, spec_path, study_dir_arg, out_dir_arg),
@@ -675,6 +677,7 @@ def render(study: Study, table: pd.DataFrame, drawn, spec_path, study_dir_arg: s
         *filter(None, [_within_section(study, column, ranked)]),
         _findings(study, column),
         _early_ranking(study),
+        *filter(None, [pruning]),
         _figures(drawn),
         FILES,
     ])
@@ -688,7 +691,8 @@ def _trials_csv(study: Study) -> pd.DataFrame:
 REPORT_FILE = "REPORT.md"
 # Every file a report writes: only these are ever replaced or removed in its folder.
 OWN_FILES = ("trials.csv", "steps.csv", "cells.csv", "comparisons.csv", evaluation.FILE, "within.csv",
-             PROVENANCE_FILE, REPORT_FILE, *(f"figures/{name}" for name, _, _ in FIGURES))
+             PROVENANCE_FILE, REPORT_FILE, *(f"figures/{name}" for name, _, _ in FIGURES),
+             pruning_section.FILE, f"figures/{pruning_section.FIGURE}")
 
 
 def is_report_folder(folder: Path) -> bool:
@@ -753,7 +757,8 @@ def write_study(study: Study, out_dir: str | Path, spec_path, study_dir_arg: str
         if ranked is not None:
             within.table(study, factor, column, ranked).to_csv(temporary / "within.csv", index=False)
         drawn = draw_all(study, temporary / "figures")
-        text = render(study, table, drawn, spec_path, study_dir_arg, str(out_dir), ranked)
+        pruning = pruning_section.section(study, temporary)  # writes pruning.csv and its figure when it replays
+        text = render(study, table, drawn, spec_path, study_dir_arg, str(out_dir), ranked, pruning)
         (temporary / REPORT_FILE).write_text(text)
         write_text_atomic(temporary / PROVENANCE_FILE, json.dumps({"lines": provenance_lines(study)}, indent=2) + "\n")
         install_files(temporary, out_dir, OWN_FILES, last=(REPORT_FILE,))

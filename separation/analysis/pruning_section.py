@@ -1,0 +1,150 @@
+"""The report's pruning section: what pruning would have cost this study, or what it pruned.
+
+A study that ran every trial to its full budget gets the replay of a ladder of
+rules (`separation.analysis.pruning`): a table, `pruning.csv` and a figure of
+compute saved against regret. A study run with `pruning` in its spec says where
+its trials stopped and the compute that saved.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+
+from separation.analysis.collect import OUTCOMES, Study
+from separation.analysis.figures import DPI, plt
+from separation.analysis.pruning import FILE, GLOBAL, Outcome, replay_ladder, table
+from separation.analysis.stats import LEVEL, MIN_SEEDS, RESAMPLES
+
+FIGURE = "pruning.png"
+TITLE = "## What would pruning have cost?"
+_MARKERS = {("halving", False): ("o", "halving within"), ("halving", True): ("s", "halving, global"),
+            ("one short budget", True): ("^", "top-k after one short budget (global)")}
+
+
+def safe(o: Outcome) -> bool:
+    """The pruned study selects the full study's cell, and every optimizer keeps its final-best setting."""
+    return o.selected == o.full_selected and all(survived for *_, survived in o.per_group.values())
+
+
+def _regret_text(interval) -> str:
+    if interval is None:
+        return "gone"
+    if not math.isfinite(interval.estimate):
+        return "n/a"
+    if interval.estimate == 0 and interval.low == 0 and interval.high == 0:
+        return "0"
+    bounds = f" [{interval.low:+.2f}, {interval.high:+.2f}]" if math.isfinite(interval.low) else ""
+    return f"{interval.estimate:+.2f}{bounds}"
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows])
+
+
+def draw(outcomes: list[Outcome], path: Path, unit: str) -> None:
+    """Compute saved against overall regret, one point per rule (bars: the bootstrap interval)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    seen = set()
+    for o in outcomes:
+        marker, label = _MARKERS[(o.rule.family, o.rule.within == GLOBAL)]
+        r = o.regret
+        if not math.isfinite(r.estimate):
+            continue
+        errors = [[r.estimate - r.low], [r.high - r.estimate]] if math.isfinite(r.low) else None
+        ax.errorbar(100 * o.saved, r.estimate, yerr=errors, fmt=marker, color="C0" if safe(o) else "C3", capsize=3,
+                    label=None if label in seen else label, markersize=6, alpha=0.85)
+        seen.add(label)
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set_xlabel("compute saved (% of the study's optimizer steps)")
+    ax.set_ylabel(f"regret of the selected cell ({unit}, final validation)")
+    ax.set_title("Pruning rules replayed on the study's curves\n(blue: same selection and every optimizer's best kept)",
+                 fontsize=9)
+    ax.legend(fontsize=8, loc="best")
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+
+
+def section(study: Study, out_dir: Path) -> str:
+    """The section's markdown; writes pruning.csv and figures/pruning.png into `out_dir` when it replays."""
+    if (study.trials["status"] == "pruned").any():
+        return _pruned_study(study)
+    outcomes = replay_ladder(study)
+    lines = [TITLE, ""]
+    if isinstance(outcomes, str):
+        return "\n".join(lines + [f"Not replayed: {outcomes}.", ""])
+    table(outcomes).to_csv(out_dir / FILE, index=False)
+    (out_dir / "figures").mkdir(parents=True, exist_ok=True)
+    draw(outcomes, out_dir / "figures" / FIGURE, "dB")
+    groups = list(outcomes[0].per_group)
+    safe_rules = [o for o in outcomes if safe(o)]
+    best = max(safe_rules, key=lambda o: o.saved) if safe_rules else None
+    riskiest = max((o for o in outcomes if not safe(o)), key=lambda o: o.saved, default=None)
+    if best is not None:
+        lines.append(f"**{len(safe_rules)} of {len(outcomes)} rules would have been safe on this study** (same selected "
+                     f"cell{', every ' + study.hue + chr(39) + 's final-best setting kept' if groups else ''}); the "
+                     f"cheapest, *{best.rule.name}*, saves {100 * best.saved:.0f}% of the optimizer steps.")
+    else:
+        lines.append(f"**None of the {len(outcomes)} rules would have been safe on this study**: each changes the "
+                     f"selected cell or drops some {study.hue}'s final-best setting.")
+    if riskiest is not None:
+        lost = [g for g, (*_, survived) in riskiest.per_group.items() if not survived]
+        lines.append(f"The rule saving the most among the unsafe ones, *{riskiest.rule.name}* "
+                     f"({100 * riskiest.saved:.0f}% saved), selects `{riskiest.selected}` (regret "
+                     f"{_regret_text(riskiest.regret)} dB)" + (f" and loses the final-best setting of {', '.join(lost)}" if lost else "") + ".")
+    lines += ["", f"Each rule is replayed on this study's validation curves (`steps.csv`) as a pruned grid would have run "
+              f"it: at each rung (optimizer steps, at validation points), within each group the cells are ranked by the "
+              f"median over seeds of the last validation {study.headline.name} before the rung, and the best fraction "
+              f"`keep` goes on; the survivors are selected among as the study selects. Compute saved: the share of "
+              f"optimizer steps not trained. Regret: the selected cell's conservative median final validation "
+              f"{study.headline.name} below the full study's (dB; {LEVEL:.0%} percentile bootstrap over seeds, "
+              f"{RESAMPLES:,} resamples, none under {MIN_SEEDS} seeds; 0: the same cell; negative: a cell with a higher median "
+              f"over fewer seeds, where the full study selects among cells run over {MIN_SEEDS} or more)"
+              + (f"; per {study.hue}: its best surviving cell against its final-best one ('gone': none of its cells "
+                 f"survived)" if groups else "") + ". `separation.analysis.pruning` states the rules; every row is in "
+              f"`{FILE}`.", ""]
+    header = ["rule", "compute saved", "selected", "regret (dB) [95% CI]"]
+    if groups:
+        header += ["final-best kept", *groups]
+    rows = []
+    for o in outcomes:
+        row = [o.rule.name, f"{100 * o.saved:.0f}%", f"`{o.selected}`", _regret_text(o.regret)]
+        if groups:
+            kept = sum(survived for *_, survived in o.per_group.values())
+            row += [f"{kept}/{len(groups)}", *(_regret_text(o.per_group[g][2]) for g in groups)]
+        rows.append(row)
+    lines += [_table(header, rows), "", f"Full study's selection: `{outcomes[0].full_selected}`.", "",
+              f"![Compute saved against regret](figures/{FIGURE})", ""]
+    return "\n".join(lines)
+
+
+def _pruned_study(study: Study) -> str:
+    trials = study.trials
+    pruned = trials[trials["status"] == "pruned"]
+    lines = ["## Pruning", ""]
+    finished = trials[trials["status"].isin(OUTCOMES)]
+    budget = float(np.nanmax(finished["steps"].to_numpy(dtype=float))) if len(finished) else float("nan")
+    spent = trials.loc[trials["status"].isin((*OUTCOMES, "pruned")), "steps"].to_numpy(dtype=float)
+    counted = len(spent)
+    saved = 1 - np.nansum(spent) / (counted * budget) if counted and math.isfinite(budget) else float("nan")
+    rungs = study.spec.pruning if study.spec is not None else None
+    rule = (f" (rungs {', '.join(map(str, rungs.steps))} steps, keep {rungs.keep:g} of the cells within each "
+            f"{rungs.within} by the median {rungs.metric} over seeds)") if rungs is not None else ""
+    lines.append(f"This study was pruned{rule}: {len(pruned)} of {len(trials)} trials stopped at a rung; "
+                 f"{len(finished)} trained to the full budget ({budget:g} steps). It trained "
+                 f"{100 * (1 - saved):.0f}% of the optimizer steps the unpruned grid would have (saved "
+                 f"{100 * saved:.0f}%). Pruned trials count in the status table only; no statistic above uses them, and "
+                 "the replay of pruning rules needs a full-budget study.")
+    lines.append("")
+    rows = []
+    for (steps, hue), group in pruned.groupby([pruned["steps"].astype(int), study.hue], sort=True):
+        medians = [re.search(r"cell median \S+ (\S+),", str(r)) for r in group["reason"]]
+        cells = list(dict.fromkeys(group["cell"]))
+        values = {c: m.group(1) for c, m in zip(group["cell"], medians) if m}
+        rows.append([steps, hue, len(group), "; ".join(f"`{c}` ({values.get(c, 'n/a')})" for c in cells)])
+    lines += [_table(["rung (steps)", study.hue, "trials", "cells pruned (cell median at the rung)"], rows), ""]
+    return "\n".join(lines)
