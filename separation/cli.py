@@ -182,11 +182,45 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="separation", description="Source-separation optimizer study suite.")
-    commands = parser.add_subparsers(dest="command", required=True)
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows `(default: X)` after every option that has a default; flags (store_true) and
+    options whose default is computed at run time (None, said in their help) are left alone."""
 
-    train = commands.add_parser("train", help="train one run from a YAML config")
+    def _get_help_string(self, action):
+        if action.default is None or action.nargs == 0 or action.default == []:
+            return action.help
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """A parser whose subcommands (argparse builds them with the parent's class) show their defaults."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("separation")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="separation",
+                                     description="Source-separation optimizer study suite: train, grid, report, "
+                                     "separate, evaluate, data. `separation COMMAND --help` says what each writes and where.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser(
+        "train", help="train one run from a YAML config",
+        description="Train one run from a YAML config. Writes into the run folder (--run-dir, else the config's "
+        "run_dir, else runs/<config file name>): config.yaml, metrics.csv, TensorBoard events, last.ckpt, best.ckpt, "
+        "summary.json and train.log. Run again, it resumes from last.ckpt.")
     train.add_argument("config", help="YAML training config (see experiments/)")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. optimizer.lr=1e-3")
     train.add_argument("--run-dir", help="the run folder (default: the config's run_dir, else runs/<config file name>)")
@@ -195,11 +229,16 @@ def build_parser() -> argparse.ArgumentParser:
                        "deleted) and train from step 0; without it, a folder holding a run of another config is refused")
     train.set_defaults(func=_train)
 
-    grid = commands.add_parser("grid", help="train every trial of a grid spec (skips finished, resumes interrupted)")
+    grid = commands.add_parser(
+        "grid", help="train every trial of a grid spec (skips finished, resumes interrupted)",
+        description="Train every trial of a grid spec. Writes RUNS/<study>/<trial id>/ per trial: config.yaml, "
+        "meta.json (commit, versions, device, status and why), metrics.csv, TensorBoard events, last.ckpt, train.log "
+        "and DONE last. Skips finished trials, resumes interrupted ones; any number of workers may share a study.")
     grid.add_argument("spec", help="grid spec YAML (see experiments/)")
     grid.add_argument("--dry-run", action="store_true", help="print the trials and their state; train nothing")
-    grid.add_argument("--runs", default="runs", help="root folder of studies (default: runs)")
-    grid.add_argument("--engine", choices=("local", "ray"), default="local")
+    grid.add_argument("--runs", default="runs", help="root folder of studies: trials go to RUNS/<study>/<trial id>/")
+    grid.add_argument("--engine", choices=("local", "ray"), default="local",
+                      help="local: trials one after another in this process; ray: trials as Ray tasks")
     grid.add_argument("--trials-per-gpu", type=int, default=1, help="ray: pack K trials on each GPU")
     grid.add_argument("--cpus-per-trial", type=float, default=1.0, help="ray: CPUs reserved per trial")
     grid.add_argument("--address", help="ray: address of an existing cluster (default: start a local one)")
@@ -207,10 +246,13 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--retry-failed", action="store_true", help="run trials that failed before again")
     grid.add_argument("--claim-timeout", type=_positive_seconds, default=CLAIM_TIMEOUT, metavar="SECONDS",
                       help="a trial claimed by a worker on another machine whose heartbeat is older than this is "
-                           f"taken over (default {CLAIM_TIMEOUT:.0f}; same machine: as soon as its process is gone)")
+                           "taken over (same machine: as soon as its process is gone)")
     grid.set_defaults(func=_grid)
 
-    report = commands.add_parser("report", help="tables, figures and REPORT.md of a study folder (runs/<study> -> runs/<study>/report)")
+    report = commands.add_parser(
+        "report", help="tables, figures and REPORT.md of a study folder (runs/<study> -> runs/<study>/report)",
+        description="Turn a study folder into REPORT.md, tables (trials.csv, cells.csv, comparisons.csv, steps.csv, "
+        "evaluation.csv when evaluated) and figures/, written to -o (default STUDY_DIR/report).")
     report.add_argument("study_dir", help="a study folder written by `separation grid`, e.g. runs/quick")
     report.add_argument("-o", "--output", help="output folder (default: STUDY_DIR/report; name results/<study> to update a committed report)")
     report.add_argument("--spec", help="the study's grid spec: lists the trials never started (missing cells) and the study's question")
@@ -218,7 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write into a non-empty folder that is not a report (its other files are kept)")
     report.set_defaults(func=_report)
 
-    separate = commands.add_parser("separate", help="separate audio files of any length with a trained checkpoint")
+    separate = commands.add_parser(
+        "separate", help="separate audio files of any length with a trained checkpoint",
+        description="Separate audio files of any length in overlapping chunks. Writes OUTPUT/<input name>/<source>.wav.")
     separate.add_argument("checkpoint", help="checkpoint written by `separation train` (best.ckpt, last.ckpt)")
     separate.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files (any sample rate, mono or stereo)")
     separate.add_argument("-o", "--output", required=True, help="writes OUTPUT/<input name>/<source>.wav")
@@ -226,31 +270,38 @@ def build_parser() -> argparse.ArgumentParser:
     _add_chunk_options(separate)
     separate.set_defaults(func=_separate)
 
-    evaluation = commands.add_parser("evaluate", help="score a checkpoint, or an enhancement baseline, on a test split (metrics.csv, summary.json)")
+    evaluation = commands.add_parser(
+        "evaluate", help="score a checkpoint, or an enhancement baseline, on a test split (metrics.csv, summary.json)",
+        description="Score a checkpoint (or, for enhancement, a fixed baseline) on a split. Writes -o (default "
+        "<checkpoint folder>/eval_<split>): metrics.csv (one row per item), summary.json and example wavs.")
     evaluation.add_argument("checkpoint", nargs="?", help="checkpoint written by `separation train` (or use --baseline)")
     evaluation.add_argument("--baseline", metavar="NAME",
                             help="enhance: score a fixed baseline (noisy, rnnoise, noisereduce, deepfilternet) instead of a checkpoint")
     evaluation.add_argument("--layout", choices=("noisy", "voicebank"), default="noisy",
-                            help="--baseline: the data folder's layout (default: noisy, from `separation data noisy`)")
+                            help="--baseline: the data folder's layout (noisy: from `separation data noisy`)")
     evaluation.add_argument("--data", help="data root (default: the one in the checkpoint's config; --baseline: data/noisy)")
     evaluation.add_argument("--split", help="split folder (default: the config's test split; music: test, valid or train)")
     evaluation.add_argument("-o", "--output", help="output folder (default: <checkpoint folder>/eval_<split>)")
     evaluation.add_argument("--max-items", type=int, help="score only the first N items")
-    evaluation.add_argument("--examples", type=int, default=3, help="speech: example separations written as wav (default 3)")
+    evaluation.add_argument("--examples", type=int, default=3, help="speech: example separations written as wav")
     evaluation.add_argument("--seconds", type=float, help="music: centred excerpt per track instead of the whole track")
     evaluation.add_argument("--stem-mp4", action="store_true", help="music: read MUSDB18 .stem.mp4 files")
     evaluation.add_argument("--mos", action="store_true", help="enhance: also DNSMOS P.835 (speechmos' bundled models; seconds per item)")
     _add_chunk_options(evaluation)
     evaluation.set_defaults(func=_evaluate)
 
-    data = commands.add_parser("data", help="generate corpora offline")
+    data = commands.add_parser("data", help="generate corpora offline",
+                               description="Generate a corpus offline into ROOT (speech, music or noisy).")
     kinds = data.add_subparsers(dest="kind", required=True)
     speech = kinds.add_parser(
-        "speech", help="LibriMix-shaped speech mixtures from espeak-ng, Flite, Festival and recorded prompts"
+        "speech", help="LibriMix-shaped speech mixtures from espeak-ng, Flite, Festival and recorded prompts",
+        description="Write a LibriMix-shaped corpus to ROOT: Libri{N}Mix/wav{8k|16k}/min/{train-100,dev,test}/ "
+        "(mix_clean, mix_both, s1.., noise) and metadata/ beside the splits (LibriMix's csv files, "
+        "mixture_info_<split>.csv, speakers.csv, utterances.csv).",
     )
-    speech.add_argument("root", help="output folder")
-    speech.add_argument("--seed", type=int, default=0)
-    speech.add_argument("--sample-rate", type=int, default=8000)
+    speech.add_argument("root", help="output folder (the corpus root)")
+    speech.add_argument("--seed", type=int, default=0, help="random seed of every draw")
+    speech.add_argument("--sample-rate", type=int, default=8000, help="sample rate of the written wavs (Hz)")
     speech.add_argument("--n-src", type=_int_list, help="speakers per mixture, comma-separated (default 2,3)")
     speech.add_argument("--n-train", type=int, help="training mixtures per speaker count (default 800)")
     speech.add_argument("--n-dev", type=int, help="dev mixtures per speaker count (default 100)")
@@ -268,27 +319,30 @@ def build_parser() -> argparse.ArgumentParser:
     speech.add_argument("--workers", type=int, help="threads (the output does not depend on it; default 2)")
     speech.add_argument("--force", action="store_true", help="replace an existing corpus")
     speech.set_defaults(func=_data_speech)
-    music = kinds.add_parser("music", help="MUSDB18-HQ-shaped songs rendered from MIDI with fluidsynth")
+    music = kinds.add_parser("music", help="MUSDB18-HQ-shaped songs rendered from MIDI with fluidsynth",
+                             description="Write MUSDB18-HQ-shaped songs to ROOT/{train,test}/<track>/*.wav and ROOT/musdb.yaml.")
     music.add_argument("root", help="output folder: ROOT/{train,test}/<track>/*.wav and ROOT/musdb.yaml")
-    music.add_argument("--seed", type=int, default=0)
+    music.add_argument("--seed", type=int, default=0, help="random seed of every draw")
     music.add_argument("--n-train", type=int, default=8, help="tracks in train/, validation tracks included")
     music.add_argument("--n-valid", type=int, default=2, help="the last training tracks, listed as musdb's validation split")
-    music.add_argument("--n-test", type=int, default=3)
-    music.add_argument("--seconds", type=float, default=24.0, help="length of every track")
+    music.add_argument("--n-test", type=int, default=3, help="tracks in test/")
+    music.add_argument("--seconds", type=float, default=24.0, help="length of every track in seconds")
     music.add_argument("--workers", type=int, default=2, help="rendering processes (the output does not depend on it)")
     music.add_argument("--force", action="store_true", help="replace an existing corpus")
     music.set_defaults(func=_data_music)
-    noisy = kinds.add_parser("noisy", help="noisy speech for enhancement: clean utterances plus noise at a drawn SNR")
+    noisy = kinds.add_parser("noisy", help="noisy speech for enhancement: clean utterances plus noise at a drawn SNR",
+                             description="Write ROOT/{train,valid,test}/{clean,noise,noisy}/*.wav, metadata.csv (every "
+                             "draw) and corpus.json (SNR quartiles per split).")
     noisy.add_argument("root", help="output folder: ROOT/{train,valid,test}/{clean,noise,noisy}/*.wav, metadata.csv")
-    noisy.add_argument("--sample-rate", type=int, default=16000)
+    noisy.add_argument("--sample-rate", type=int, default=16000, help="sample rate of the written wavs (Hz)")
     noisy.add_argument("--snr", type=float, nargs=2, default=[-5.0, 20.0], metavar=("MIN", "MAX"),
-                       help="SNR range in dB, drawn uniformly per item (default -5 20)")
+                       help="SNR range in dB, drawn uniformly per item")
     noisy.add_argument("--speech", help="clean speech: a generated speech corpus or any folder of wavs (default data/speech)")
     noisy.add_argument("--noise", help="folder of noise recordings at the corpus rate (noise kind 'recorded')")
     noisy.add_argument("--music", help="generated music corpus (noise kind 'music')")
     noisy.add_argument("--kinds", nargs="+", metavar="KIND",
                        help="noise kinds (default: white pink brown hum babble ambient, plus music/recorded when given)")
-    noisy.add_argument("--seed", type=int, default=0)
+    noisy.add_argument("--seed", type=int, default=0, help="random seed of every draw")
     noisy.add_argument("--force", action="store_true", help="replace an existing corpus")
     noisy.set_defaults(func=_data_noisy)
     return parser
