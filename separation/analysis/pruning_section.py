@@ -81,16 +81,18 @@ def section(study: Study, out_dir: Path) -> str:
     (out_dir / "figures").mkdir(parents=True, exist_ok=True)
     draw(outcomes, out_dir / "figures" / FIGURE, "dB")
     groups = list(outcomes[0].per_group)
-    safe_rules = [o for o in outcomes if safe(o)]
+    pruning = [o for o in outcomes if o.saved > 0]  # a rule within groups of one cell prunes nothing
+    safe_rules = [o for o in pruning if safe(o)]
     best = max(safe_rules, key=lambda o: o.saved) if safe_rules else None
-    riskiest = max((o for o in outcomes if not safe(o)), key=lambda o: o.saved, default=None)
+    riskiest = max((o for o in pruning if not safe(o)), key=lambda o: o.saved, default=None)
+    kept = f", every {study.hue}'s final-best setting kept" if groups else ""
     if best is not None:
-        lines.append(f"**{len(safe_rules)} of {len(outcomes)} rules would have been safe on this study** (same selected "
-                     f"cell{', every ' + study.hue + chr(39) + 's final-best setting kept' if groups else ''}); the "
-                     f"cheapest, *{best.rule.name}*, saves {100 * best.saved:.0f}% of the optimizer steps.")
+        lines.append(f"**{len(safe_rules)} of the {len(pruning)} rules that prune anything would have been safe on this "
+                     f"study** (same selected cell{kept}); the one saving the most, *{best.rule.name}*, saves "
+                     f"{100 * best.saved:.0f}% of the optimizer steps.")
     else:
-        lines.append(f"**None of the {len(outcomes)} rules would have been safe on this study**: each changes the "
-                     f"selected cell or drops some {study.hue}'s final-best setting.")
+        lines.append(f"**None of the {len(pruning)} rules that prune anything would have been safe on this study**: "
+                     f"each changes the selected cell" + (f" or drops some {study.hue}'s final-best setting" if groups else "") + ".")
     if riskiest is not None:
         lost = [g for g, (*_, survived) in riskiest.per_group.items() if not survived]
         lines.append(f"The rule saving the most among the unsafe ones, *{riskiest.rule.name}* "
