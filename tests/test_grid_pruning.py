@@ -145,6 +145,12 @@ def test_two_workers_take_each_decision_once_and_train_each_segment_once(lone, t
         sittings = [len(json.loads((d / trial.id / "meta.json").read_text())["sittings"]) for d in (runs / "g", lone_dir)]
         assert sittings[0] == sittings[1], trial.id
     assert len(list((runs / "g" / "pruning").rglob("*.json"))) == 4  # 2 rungs x 2 optimizers, no stray copies
+    # Each worker prints each decision it sees once, e.g. "[grid g] rung 6, adam: 2 of 3 cells go on, 2 trials pruned".
+    told = [[line for line in output.splitlines() if "cells go on" in line] for output in outputs]
+    assert all(len(lines) == len(set(lines)) for lines in told), outputs
+    assert {line.split(":")[0] for lines in told for line in lines} == {
+        f"[grid g] rung {rung}, {group}" for rung in (6, 8) for group in ("adam", "sgd")}
+    assert "[grid g] rung 6, adam: 2 of 3 cells go on, 2 trials pruned" in outputs[0] + outputs[1]
 
 
 def test_kill_9_mid_rung_then_rerun_completes_without_retraining_or_a_second_decision(lone, tmp_path):
@@ -201,3 +207,4 @@ def test_pruned_counts_in_the_report_status_and_in_no_statistic(lone, tmp_path):
     pruned_cell = next(c for c in cells if "0.0001" in c)
     assert cells[pruned_cell]["val_final_median"] == ""  # no statistic from a pruned trial
     assert not (tmp_path / "report" / "pruning.csv").exists()  # no replay of a pruned study
+

@@ -31,7 +31,7 @@ from pathlib import Path
 from separation.errors import UserError
 from separation.grid.spec import GridSpec
 from separation.grid.claim import DEFAULT_TIMEOUT, read_claim
-from separation.grid.pruning import WAIT, decide_ready, next_stop, rung_cell
+from separation.grid.pruning import FOLDER as DECISIONS, WAIT, decide_ready, next_stop, rung_cell
 from separation.grid.trial import (FINISHED, OK, OUTCOMES, PAUSED, PRUNED, RUNNING, clear_marker, read_json, run_trial,
                                    trial_status)
 from separation.tasks import TASKS
@@ -192,7 +192,8 @@ def run_local(spec: GridSpec, runs_root: str | Path = "runs", retry_failed: bool
     study_dir = study_dir_for(spec, runs_root)
     check_writable(study_dir)
     durations: list[float] = []
-    tried: set[str] = set()
+    tried: set[tuple] = set()
+    told: set[Path] = set(_decision_files(study_dir))  # rung decisions already on the terminal
     todo = pending_trials(spec, study_dir, retry_failed, claim_timeout)
     print(f"[grid {spec.study}] {count_line(statuses(spec, study_dir, claim_timeout))}; {len(todo)} to run in this "
           f"worker ({study_dir})", file=out, flush=True)
@@ -212,9 +213,31 @@ def run_local(spec: GridSpec, runs_root: str | Path = "runs", retry_failed: bool
             mean = sum(durations) / len(durations) if durations else None
             meta = read_json(study_dir / trial.id / "meta.json")
             print(trial_line(spec, trial, status, meta, seconds, left, mean), file=out, flush=True)
+            for line in _new_decisions(spec, study_dir, told):
+                print(line, file=out, flush=True)
         todo = [t for t in pending_trials(spec, study_dir, retry_failed, claim_timeout)
                 if _attempt(spec, t, study_dir) not in tried]
     return statuses(spec, study_dir, claim_timeout)
+
+
+def _decision_files(study_dir: Path) -> list[Path]:
+    return sorted((study_dir / DECISIONS).glob("rung-*/*.json"))
+
+
+def _new_decisions(spec: GridSpec, study_dir: Path, told: set[Path]) -> list[str]:
+    """One line per rung decision recorded since the last call (by any worker), e.g.
+    `[grid g] rung 256, adam: 2 of 3 cells go on, 2 trials pruned`."""
+    lines = []
+    for path in _decision_files(study_dir):
+        if path in told:
+            continue
+        told.add(path)
+        record = read_json(path)
+        if record:
+            kept = sum(cell["kept"] for cell in record["cells"])
+            lines.append(f"[grid {spec.study}] rung {record['rung']}, {record['group']}: {kept} of {len(record['cells'])} "
+                         f"cells go on, {len(record['pruned'])} trials pruned")
+    return lines
 
 
 def _attempt(spec: GridSpec, trial, study_dir: Path) -> tuple:
