@@ -47,24 +47,34 @@ def _table(header: list[str], rows: list[list]) -> str:
 
 
 def draw(outcomes: list[Outcome], path: Path, unit: str) -> None:
-    """Compute saved against overall regret, one point per rule (bars: the bootstrap interval)."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    """Compute saved against overall regret, one point per rule (bars: the bootstrap interval); below it, when
+    the study compares optimizers (or another hue), how many kept their final-best setting under each rule."""
+    groups = len(outcomes[0].per_group)
+    fig, axes = plt.subplots(2 if groups else 1, 1, figsize=(6.4, 6.0 if groups else 4.2), sharex=True, squeeze=False,
+                             gridspec_kw={"height_ratios": [2, 1]} if groups else None)
+    top = axes[0][0]
     seen = set()
     for o in outcomes:
         marker, label = _MARKERS[(o.rule.family, o.rule.within == GLOBAL)]
+        colour = "C0" if safe(o) else "C3"
         r = o.regret
-        if not math.isfinite(r.estimate):
-            continue
-        errors = [[r.estimate - r.low], [r.high - r.estimate]] if math.isfinite(r.low) else None
-        ax.errorbar(100 * o.saved, r.estimate, yerr=errors, fmt=marker, color="C0" if safe(o) else "C3", capsize=3,
-                    label=None if label in seen else label, markersize=6, alpha=0.85)
-        seen.add(label)
-    ax.axhline(0, color="grey", linewidth=0.8)
-    ax.set_xlabel("compute saved (% of the study's optimizer steps)")
-    ax.set_ylabel(f"regret of the selected cell ({unit}, final validation)")
-    ax.set_title("Pruning rules replayed on the study's curves\n(blue: same selection and every optimizer's best kept)",
-                 fontsize=9)
-    ax.legend(fontsize=8, loc="best")
+        if math.isfinite(r.estimate):
+            errors = [[r.estimate - r.low], [r.high - r.estimate]] if math.isfinite(r.low) else None
+            top.errorbar(100 * o.saved, r.estimate, yerr=errors, fmt=marker, color=colour, capsize=3,
+                         label=None if label in seen else label, markersize=6, alpha=0.85)
+            seen.add(label)
+        if groups:
+            kept = sum(survived for *_, survived in o.per_group.values())
+            axes[1][0].plot(100 * o.saved, kept, marker, color=colour, markersize=6, alpha=0.85)
+    top.axhline(0, color="grey", linewidth=0.8)
+    top.set_ylabel(f"regret of the selected cell\n({unit}, final validation)")
+    top.set_title("Pruning rules replayed on the study's curves\n(blue: same selection and every final-best setting kept)",
+                  fontsize=9)
+    top.legend(fontsize=8, loc="best")
+    if groups:
+        axes[1][0].set_ylim(-0.3, groups + 0.3)
+        axes[1][0].set_ylabel("final-best settings\nkept (of %d)" % groups)
+    axes[-1][0].set_xlabel("compute saved (% of the study's optimizer steps)")
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
 
