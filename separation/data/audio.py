@@ -8,7 +8,9 @@ write/read round trip bit for bit; sums of such signals stay exact.
 
 from __future__ import annotations
 
+import functools
 import io
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -27,14 +29,28 @@ class AudioError(UserError):
 
 
 def audio_info(path: str | Path) -> sf._SoundFileInfo:
-    """Header of an audio file (sample rate, frames, channels) without reading samples."""
+    """Header of an audio file (sample rate, frames, channels) without reading samples.
+
+    Remembered per (path, modification time, size): training loaders ask for the same
+    headers every epoch, and parsing them was over half of a CPU study's loading time
+    (benchmarks/results/input_pipeline.md); a rewritten file is read afresh.
+    """
     path = Path(path)
-    if not path.is_file():
+    try:
+        status = path.stat()
+    except OSError:
+        status = None
+    if status is None or not stat.S_ISREG(status.st_mode):
         raise AudioError(f"{path}: no such file")
     try:
-        return sf.info(str(path))
+        return _header(str(path), status.st_mtime_ns, status.st_size)
     except (sf.LibsndfileError, RuntimeError) as error:
         raise AudioError(f"{path}: not a readable wav file ({_reason(error)})") from None
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _header(path: str, mtime_ns: int, size: int) -> sf._SoundFileInfo:
+    return sf.info(path)
 
 
 def read_wav(
