@@ -190,7 +190,8 @@ def test_cell_statistics(study):
 def test_every_figure_is_a_png(study):
     figures = sorted(p.name for p in (study["out"] / "figures").iterdir())
     assert figures == sorted(["learning_curves.png", "final_metric.png", "learning_rate.png", "grad_norms.png",
-                              "time_to_target.png", "performance_profile.png", "lr_sensitivity.png", "early_ranking.png"])
+                              "time_to_target.png", "performance_profile.png", "lr_sensitivity.png", "early_ranking.png",
+                              "pruning.png"])  # the pruning section's figure (#27)
     for name in figures:
         data = (study["out"] / "figures" / name).read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 10_000, name
