@@ -69,6 +69,18 @@ def inputs(tmp_path_factory, speech_corpus):
     _checkpoint(root / "music_task.ckpt", task="music", data_root=str(speech_corpus))
     write_wav(root / "in.wav", torch.randn(4000).numpy() * 0.1, 8000)
     (root / "not_audio.wav").write_text("RIFF? no\n")
+    # Float wavs can hold what no audio is (#26): refused in one line, nothing separated.
+    for name, bad in (("nan.wav", float("nan")), ("inf.wav", float("inf"))):
+        samples = torch.randn(4000).numpy() * 0.1
+        samples[1234] = bad
+        write_wav(root / name, samples, 8000)
+    # Folders of a user's own files, given as output folders (#26): refused, nothing of theirs touched.
+    (root / "thesis").mkdir()
+    (root / "thesis" / "thesis.tex").write_text("\\chapter{Results}\n")
+    (root / "thesis_corpus" / "Libri2Mix" / "wav8k" / "min" / "dev").mkdir(parents=True)
+    (root / "thesis_corpus" / "Libri2Mix" / "wav8k" / "min" / "dev" / "notes.txt").write_text("mine\n")
+    (root / "thesis_music" / "train").mkdir(parents=True)
+    (root / "thesis_music" / "train" / "notes.txt").write_text("mine\n")
     assert good_ckpt.exists()
     return root
 
@@ -158,6 +170,9 @@ BAD_ARGUMENTS = [
     ("separate {i}/good.ckpt {i}/missing.wav -o {i}/sep_out", "missing.wav", ["sep_out"]),
     ("separate {i}/good.ckpt {i}/not_audio.wav -o {i}/sep_out", "not_audio.wav", ["sep_out"]),
     ("separate {i}/good.ckpt {i}/in.wav -o {i}/a_file", "a_file", []),
+    ("separate {i}/good.ckpt {i}/nan.wav -o {i}/sep_out", "nan.wav", ["sep_out"]),
+    ("separate {i}/good.ckpt {i}/inf.wav -o {i}/sep_out", "inf.wav", ["sep_out"]),
+    ("separate {i}/good.ckpt {i}/in.wav {i}/nan.wav -o {i}/sep_out", "nan.wav", ["sep_out"]),
     ("separate {i}/good.ckpt {i}/in.wav -o {i}/sep_out --chunk-seconds -1", "chunk", ["sep_out"]),
     # evaluate
     ("evaluate {i}/missing.ckpt -o {i}/eval_out", "missing.ckpt", ["eval_out"]),
@@ -171,6 +186,9 @@ BAD_ARGUMENTS = [
     # data
     ("data speech {i}/a_file", "a_file", []),
     ("data music {i}/a_file", "a_file", []),
+    ("data speech {i}/thesis_corpus --force", "notes.txt", []),
+    ("data music {i}/thesis_music --force", "notes.txt", []),
+    ("report {i}/empty_folder -o {i}/good.yaml", "good.yaml", []),
     ("data speech {i}/speech_out --n-train lots", "lots", ["speech_out"]),
 ]
 
@@ -213,3 +231,15 @@ def test_a_real_process_gives_the_same_single_line(inputs):
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
     assert "not a weights-only checkpoint of this suite" in done.stderr and not (inputs / "pwned").exists()
+
+
+def test_foreign_files_survive_the_refusals(inputs, capsys, monkeypatch):
+    """The rows above that point at a user's folders leave every file in them as it was."""
+    monkeypatch.chdir(inputs)
+    for command in ("data speech {i}/thesis_corpus --force", "data music {i}/thesis_music --force",
+                    "report {i}/empty_folder -o {i}/thesis"):
+        _run(command.format(i=inputs).split(), capsys)
+    assert (inputs / "thesis" / "thesis.tex").read_text() == "\\chapter{Results}\n"
+    assert sorted(p.name for p in (inputs / "thesis").iterdir()) == ["thesis.tex"]
+    assert (inputs / "thesis_corpus" / "Libri2Mix" / "wav8k" / "min" / "dev" / "notes.txt").read_text() == "mine\n"
+    assert (inputs / "thesis_music" / "train" / "notes.txt").read_text() == "mine\n"
