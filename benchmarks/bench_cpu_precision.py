@@ -34,6 +34,8 @@ from pathlib import Path
 
 import torch
 
+from separation.atomic import write_json_atomic, write_text_atomic
+
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results"
 PARTS = OUT / "cpu_precision"
@@ -60,9 +62,7 @@ def _cpu() -> str:
 
 def _write_json(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(data, indent=2))
-    temporary.replace(path)
+    write_json_atomic(path, data)
 
 
 def _step_setup(config_path: str, overrides: dict):
@@ -233,9 +233,7 @@ def main() -> None:
         read = lambda name: json.loads((PARTS / name).read_text()) if (PARTS / name).exists() else None  # noqa: E731
         text = render(read("steps.json"), read("parity.json"))
         target = OUT / "cpu_precision.md"
-        temporary = target.with_suffix(".tmp")
-        temporary.write_text(text)
-        temporary.replace(target)
+        write_text_atomic(target, text)
         print(text)
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from separation.atomic import write_text_atomic
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_cpu_precision import FAMILIES, REPO, _cpu, _train_step  # noqa: E402
 
@@ -85,9 +87,7 @@ def main() -> None:
             lines.append(f"| {row['family']} | `{row['config']}` | {row['num_workers']} | {row['load_s']:.4f} | "
                          f"{row['step_s']:.3f} | **{row['share']:.1%}** |")
     out = REPO / args.out
-    temporary = out.with_suffix(".tmp")
-    temporary.write_text("\n".join(lines) + "\n")
-    temporary.replace(out)
+    write_text_atomic(out, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

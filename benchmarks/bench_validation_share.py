@@ -34,6 +34,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from separation.atomic import write_json_atomic, write_text_atomic
+
 REPO = Path(__file__).resolve().parents[1]
 PARTS = REPO / "benchmarks" / "results" / "validation_share"
 SPEC = "experiments/svoice_optimizers.yaml"
@@ -42,9 +44,7 @@ TRIAL = {"optimizer.name": "adam", "optimizer.lr": 1.0e-3, "seed": 0}
 
 def _write_json(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(data, indent=2))
-    temporary.replace(path)
+    write_json_atomic(path, data)
 
 
 def study_shares() -> list[dict]:
@@ -153,9 +153,7 @@ def main() -> None:
         tables, measured = read("tables.json"), read("measured.json")
         text = render(tables["rows"] if tables else None, measured)
         target = REPO / "benchmarks" / "results" / "validation_share.md"
-        temporary = target.with_suffix(".tmp")
-        temporary.write_text(text)
-        temporary.replace(target)
+        write_text_atomic(target, text)
         print(text)
 
 
