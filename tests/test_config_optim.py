@@ -31,7 +31,7 @@ def test_defaults_validate_and_round_trip():
         ({"model": {"name": "svoice", "args": {"layers": 3}}}, "'model.args.layers' is unknown for model 'svoice'"),
         ({"clipping": {"mode": "norm"}}, "'clipping.value' must be a positive number"),
         ({"clipping": {"mode": "sometimes", "value": 1}}, "'clipping.mode' is 'sometimes'"),
-        ({"trainer": {"precision": "fp8"}}, "'trainer.precision' is 'fp8'; allowed: 32, bf16-mixed, 16-mixed"),
+        ({"trainer": {"precision": "fp8"}}, "'trainer.precision' is 'fp8'; allowed: auto, 32, bf16-mixed, 16-mixed"),
         ({"data": {"batch_size": 0}}, "'data.batch_size' must be a positive number"),
         ({"data": {"n_src": 3}, "model": {"args": {"n_src": 2}}}, "'model.args.n_src' is 2 but 'data.n_src' is 3"),
         ({"optimizer": {"lr": "fast"}}, "'optimizer.lr' must be a number"),
