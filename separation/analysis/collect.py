@@ -406,7 +406,8 @@ def collect_tables(results_dir: str | Path, spec_path: str | Path) -> Study:
                         f"since the report was written?), e.g. {unknown[0]}")
     for column in ("reason", "device", "git_commit", "precision"):
         if column in trials:
-            trials[column] = trials[column].fillna("").astype(str)
+            # An all-empty column reads as float NaN: fill as objects (pandas refuses "" in a float column).
+            trials[column] = trials[column].astype(object).fillna("").astype(str)
     configs = {t: config_to_dict(planned[t].config) for t in trials["trial"]}
     tasks = {config.get("task", "speech") for config in configs.values()}
     task = next(iter(tasks))
