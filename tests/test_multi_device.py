@@ -12,7 +12,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import pytorch_lightning as pl
 import torch
 import yaml
 
@@ -25,6 +24,7 @@ from separation.errors import UserError
 from separation.train import train
 from separation.training import interrupt
 from separation.training.ranks import ProcessGroup
+from test_interrupt import SignalAtStep  # the stop request as the handler sets it (first process only here)
 
 # 16 items per epoch: batches of 2 on each of 2 processes make 4 steps; 2 epochs.
 TWO_DEVICES = {"trainer.devices": 2, "trainer.accelerator": "cpu", "data.train_items_per_epoch": 16,
@@ -122,17 +122,6 @@ def test_two_processes_train_as_one_with_their_combined_batch(two_process_run, s
     for key, value in expected.items():
         assert measured[key] == pytest.approx(value, rel=1e-4, abs=1e-4), key
     assert two_process_run.reason is None and one.reason is None  # the collapse probe saw all test items
-
-
-class SignalAtStep(pl.Callback):
-    """The stop request as the handler sets it, in the first process only, at a chosen step."""
-
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_train_batch_end(self, trainer, *args):
-        if trainer.global_step == self.step:
-            interrupt.request(signal.SIGINT)
 
 
 def test_an_interrupted_two_process_run_resumes_exactly(two_process_run, speech_corpus, tmp_path):
