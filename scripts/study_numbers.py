@@ -15,6 +15,8 @@ constant-LR, unclipped cell (test SI-SNRi, same rule).
 
 from __future__ import annotations
 
+import argparse
+
 import pandas as pd
 
 from separation.analysis.cells import seed_values
@@ -31,7 +33,9 @@ def _versus(table: pd.DataFrame, column: str, a: str, b: str) -> str:
             f"P({a} > {b}) = {probability_of_improvement(values_a, values_b):.2f}")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                            epilog="Run from the repository root: it reads results/ and experiments/.").parse_args(argv)
     schedulers = pd.read_csv(f"{RESULTS}/svoice_schedulers/trials.csv")
     clipping = pd.read_csv(f"{RESULTS}/svoice_clipping/trials.csv")
     print("schedulers:", _versus(schedulers, "scheduler_name", "plateau", "none"))

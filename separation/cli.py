@@ -2,7 +2,7 @@
 
 Exit status: 0 done; 2 bad input (one line on stderr naming the file or key and
 what was expected; nothing is left half-written); 3 `grid` finished with a planned
-trial failed or left interrupted; 130 / 143 stopped by SIGINT / SIGTERM after
+trial failed or left interrupted, `evaluate-study` with an evaluation failed; 130 / 143 stopped by SIGINT / SIGTERM after
 saving a checkpoint (rerun to resume).
 """
 
@@ -130,6 +130,19 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _add_evaluate_options(command: argparse.ArgumentParser) -> None:
+    """What scores a checkpoint: shared by `evaluate` and `evaluate-study` (which passes them on)."""
+    command.add_argument("--data", help="data root (default: the one in the checkpoint's config; --baseline: data/noisy)")
+    command.add_argument("--max-items", type=int, help="score only the first N items (default: all)")
+    command.add_argument("--examples", type=int, default=3, help="speech: example separations written as wav")
+    command.add_argument("--excerpt-seconds", dest="seconds", type=float,
+                         help="music: score a centred excerpt of this length per track (default: the whole track)")
+    _renamed(command, "--seconds", "--excerpt-seconds", "seconds", type=float)
+    command.add_argument("--stem-mp4", action="store_true", help="music: read MUSDB18 .stem.mp4 files")
+    command.add_argument("--mos", action="store_true", help="enhance: also DNSMOS P.835 (speechmos' bundled models; seconds per item)")
+    _add_chunk_options(command)
+
+
 def _add_chunk_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     command.add_argument("--chunk-seconds", type=float, help="chunk length in seconds (default: the task's; 8 for speech, 4 for enhance)")
@@ -172,6 +185,58 @@ def _report(args) -> int:
     return 0
 
 
+def _compare(args) -> int:
+    from separation.analysis.compare import format_result, load_study, run_compare
+    from separation.errors import UserError
+
+    if len(args.studies) > 2:
+        raise UserError(f"separation compare takes one study (two cells of it) or two (a cell of each); got {len(args.studies)}")
+    if args.cell is not None and (args.a is not None or args.b is not None):
+        raise UserError("separation compare: give --cell (the same cell in both studies) or --a and --b, not both")
+    if args.cell is not None and len(args.studies) == 1:
+        raise UserError("separation compare: --cell compares one cell across two studies; name two, or give --a and --b")
+    a, b = (args.cell, args.cell) if args.cell is not None else (args.a, args.b)
+    if a is None or b is None:
+        raise UserError("separation compare: give the cells as --a KEY=VALUE[,...] and --b KEY=VALUE[,...]"
+                        + (" (or --cell for the same cell in both studies)" if len(args.studies) == 2 else ""))
+    specs = args.spec or []
+    if len(specs) > len(args.studies):
+        raise UserError(f"separation compare: {len(specs)} --spec for {len(args.studies)} stud{'ies' if len(args.studies) > 1 else 'y'}")
+    specs = [*specs, *[None] * (len(args.studies) - len(specs))]
+    studies = [load_study(path, spec) for path, spec in zip(args.studies, specs)]
+    result = run_compare(studies[0], a, b, studies[1] if len(studies) == 2 else None, args.metric)
+    print(format_result(result))
+    return 0
+
+
+def _summarize(args) -> int:
+    from separation.analysis.summarize_run import summarize_run
+
+    print(summarize_run(args.run_dir, args.metric))
+    return 0
+
+
+# (dest, option) of the `evaluate` options that `evaluate-study` passes on to every trial's evaluation.
+FORWARDED = (("data", "--data"), ("max_items", "--max-items"), ("examples", "--examples"),
+             ("seconds", "--excerpt-seconds"), ("stem_mp4", "--stem-mp4"), ("mos", "--mos"), ("device", "--device"),
+             ("chunk_seconds", "--chunk-seconds"), ("overlap", "--overlap"), ("batch_size", "--batch-size"))
+
+
+def _evaluate_study(args) -> int:
+    from separation.evaluation.study import evaluate_study
+
+    extra = []
+    for dest, option in FORWARDED:
+        value = getattr(args, dest)
+        if value is True:
+            extra.append(option)
+        elif value is not None and value is not False:
+            extra += [option, str(value)]
+    failed = evaluate_study(args.study_dir, args.split, extra, args.processes, args.only_missing, args.include_lost,
+                            log=lambda line: print(line, flush=True))
+    return 3 if failed else 0
+
+
 def _positive_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -180,6 +245,26 @@ def _positive_seconds(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
     return value
+
+
+class _Deprecated(argparse.Action):
+    """An old spelling of an option, kept for one release: it sets the new option's value and says
+    so in one line on stderr. Hidden from --help, which shows only the spelling to use."""
+
+    def __init__(self, option_strings, dest, use: str = "", **kwargs):
+        self.use = use
+        kwargs.setdefault("default", argparse.SUPPRESS)  # the new option's default stands
+        super().__init__(option_strings, dest, help=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"separation: {option_string} is deprecated and goes in the next release; use {self.use}",
+              file=sys.stderr)
+        setattr(namespace, self.dest, True if self.nargs == 0 else values)
+
+
+def _renamed(command: argparse.ArgumentParser, old: str, new: str, dest: str, **kwargs) -> None:
+    """Keep `old` working as a deprecated spelling of `new` (same destination, same type)."""
+    command.add_argument(old, dest=dest, action=_Deprecated, use=new, **kwargs)
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -218,12 +303,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser(
         "train", help="train one run from a YAML config",
-        description="Train one run from a YAML config. Writes into the run folder (--run-dir, else the config's "
+        description="Train one run from a YAML config. Writes into the run folder (-o, else the config's "
         "run_dir, else runs/<config file name>): config.yaml, metrics.csv, TensorBoard events, last.ckpt, best.ckpt, "
         "summary.json and train.log. Run again, it resumes from last.ckpt.")
     train.add_argument("config", help="YAML training config (see experiments/)")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. optimizer.lr=1e-3")
-    train.add_argument("--run-dir", help="the run folder (default: the config's run_dir, else runs/<config file name>)")
+    train.add_argument("-o", "--output", dest="run_dir", metavar="RUN_DIR",
+                       help="the run folder (default: the config's run_dir, else runs/<config file name>)")
+    _renamed(train, "--run-dir", "-o/--output", "run_dir")
     train.add_argument("--restart", action="store_true",
                        help="move a run already in the run folder aside (renamed <folder>.restarted-<UTC time>, never "
                        "deleted) and train from step 0; without it, a folder holding a run of another config is refused")
@@ -231,12 +318,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     grid = commands.add_parser(
         "grid", help="train every trial of a grid spec (skips finished, resumes interrupted)",
-        description="Train every trial of a grid spec. Writes RUNS/<study>/<trial id>/ per trial: config.yaml, "
+        description="Train every trial of a grid spec. Writes ROOT/<study>/<trial id>/ per trial (ROOT: -o, default runs): config.yaml, "
         "meta.json (commit, versions, device, status and why), metrics.csv, TensorBoard events, last.ckpt, train.log "
         "and DONE last. Skips finished trials, resumes interrupted ones; any number of workers may share a study.")
     grid.add_argument("spec", help="grid spec YAML (see experiments/)")
     grid.add_argument("--dry-run", action="store_true", help="print the trials and their state; train nothing")
-    grid.add_argument("--runs", default="runs", help="root folder of studies: trials go to RUNS/<study>/<trial id>/")
+    grid.add_argument("-o", "--output", dest="runs", default="runs", metavar="ROOT",
+                      help="root folder of studies: trials go to ROOT/<study>/<trial id>/")
+    _renamed(grid, "--runs", "-o/--output", "runs")
     grid.add_argument("--engine", choices=("local", "ray"), default="local",
                       help="local: trials one after another in this process; ray: trials as Ray tasks")
     grid.add_argument("--trials-per-gpu", type=int, default=1, help="ray: pack K trials on each GPU")
@@ -279,16 +368,59 @@ def build_parser() -> argparse.ArgumentParser:
                             help="enhance: score a fixed baseline (noisy, rnnoise, noisereduce, deepfilternet) instead of a checkpoint")
     evaluation.add_argument("--layout", choices=("noisy", "voicebank"), default="noisy",
                             help="--baseline: the data folder's layout (noisy: from `separation data noisy`)")
-    evaluation.add_argument("--data", help="data root (default: the one in the checkpoint's config; --baseline: data/noisy)")
     evaluation.add_argument("--split", help="split folder (default: the config's test split; music: test, valid or train)")
     evaluation.add_argument("-o", "--output", help="output folder (default: <checkpoint folder>/eval_<split>)")
-    evaluation.add_argument("--max-items", type=int, help="score only the first N items")
-    evaluation.add_argument("--examples", type=int, default=3, help="speech: example separations written as wav")
-    evaluation.add_argument("--seconds", type=float, help="music: centred excerpt per track instead of the whole track")
-    evaluation.add_argument("--stem-mp4", action="store_true", help="music: read MUSDB18 .stem.mp4 files")
-    evaluation.add_argument("--mos", action="store_true", help="enhance: also DNSMOS P.835 (speechmos' bundled models; seconds per item)")
-    _add_chunk_options(evaluation)
+    _add_evaluate_options(evaluation)
     evaluation.set_defaults(func=_evaluate)
+
+    study_evaluation = commands.add_parser(
+        "evaluate-study", help="`evaluate` the final weights of every finished trial of a study (for its report)",
+        description="Run `separation evaluate` on last.ckpt of every trial of a study folder that finished well, "
+        "one process per trial. Writes <trial>/eval_<split>/ (metrics.csv, summary.json, example wavs), each "
+        "swapped in only once complete; `separation report` then reads them. One line per trial; exit 3 if any "
+        "evaluation failed.")
+    study_evaluation.add_argument("study_dir", help="a study folder written by `separation grid`, e.g. runs/enhance_optimizers")
+    study_evaluation.add_argument("--split", default="test", help="split to score; writes <trial>/eval_<split>/")
+    study_evaluation.add_argument("--processes", type=int, default=1, metavar="N", help="evaluations (processes) at a time")
+    _renamed(study_evaluation, "--jobs", "--processes", "processes", type=int)
+    study_evaluation.add_argument("--only-missing", action="store_true", help="skip trials that already have eval_<split>/")
+    study_evaluation.add_argument("--include-lost", action="store_true",
+                                  help="also evaluate diverged and collapsed trials (the report never scores them)")
+    _add_evaluate_options(study_evaluation)
+    study_evaluation.set_defaults(func=_evaluate_study)
+
+    comparison = commands.add_parser(
+        "compare", help="is cell A better than cell B? two cells of a study, or one cell across two studies",
+        description="Compare two cells of a study (--a, --b), or the same cell across two studies (--cell), as the "
+        "reports do: difference of the medians over seeds of the headline metric, its 95% bootstrap interval, "
+        "P(A > B), and the same counting diverged or collapsed seeds at the worst value. A cell is KEY=VALUE[,KEY=VALUE] "
+        "over the study's factors (optimizer, lr, scheduler, clipping, optimizer_name ...) or its label as the report "
+        "prints it; factors matching several cells name their best on validation, as the report selects. "
+        "Writes nothing: prints a few lines.",
+        epilog="e.g. separation compare results/svoice_optimizers --a optimizer=rmsprop --b optimizer=adam; "
+        "separation compare results/svoice_schedulers results/svoice_schedulers_v2 --cell scheduler=plateau")
+    comparison.add_argument("studies", nargs="+", metavar="STUDY",
+                            help="a report folder (results/<study>: trials.csv, steps.csv) or a study's trial folders "
+                            "(runs/<study>); two for a cell across studies")
+    comparison.add_argument("--a", metavar="CELL", help="cell A (of the first study)")
+    comparison.add_argument("--b", metavar="CELL", help="cell B (of the second study when two are given)")
+    comparison.add_argument("--cell", metavar="CELL", help="with two studies: this cell of the first against it in the second")
+    comparison.add_argument("--spec", action="append", metavar="SPEC",
+                            help="a study's grid spec, once per study in order (default: the spec its REPORT.md's "
+                            "Reproduce block names; runs/<study> folders need none)")
+    comparison.add_argument("--metric", choices=("test", "val_final"),
+                            help="the headline metric on test or at the final validation (default: test when every "
+                            "study has it, as the reports)")
+    comparison.set_defaults(func=_compare)
+
+    summarize = commands.add_parser(
+        "summarize", help="one training run folder as markdown: outcome, validation curve, final metrics",
+        description="Summarize a run folder written by `separation train` (its summary.json and metrics.csv) as "
+        "markdown: status and budget, the validation metric and loss at every validation, the final metrics. "
+        "Writes nothing: prints to stdout.")
+    summarize.add_argument("run_dir", metavar="RUN", help="a run folder, e.g. runs/svoice_cpu")
+    summarize.add_argument("--metric", default="val/si_snri", help="the validation metric to tabulate (music: val/sdr)")
+    summarize.set_defaults(func=_summarize)
 
     data = commands.add_parser("data", help="generate corpora offline",
                                description="Generate a corpus offline into ROOT (speech, music or noisy).")
@@ -304,7 +436,9 @@ def build_parser() -> argparse.ArgumentParser:
     speech.add_argument("--sample-rate", type=int, default=8000, help="sample rate of the written wavs (Hz)")
     speech.add_argument("--n-src", type=_int_list, help="speakers per mixture, comma-separated (default 2,3)")
     speech.add_argument("--n-train", type=int, help="training mixtures per speaker count (default 800)")
-    speech.add_argument("--n-dev", type=int, help="dev mixtures per speaker count (default 100)")
+    speech.add_argument("--n-valid", dest="n_dev", type=int, metavar="N_VALID",
+                        help="validation mixtures per speaker count, written as LibriMix's dev/ split (default 100)")
+    _renamed(speech, "--n-dev", "--n-valid", "n_dev", type=int)
     speech.add_argument("--n-test", type=int, help="test mixtures per speaker count (default 100)")
     speech.add_argument("--utterances-per-speaker", type=int,
                         help="each speaker's pool of utterances, which mixtures reuse (default 12)")
@@ -316,7 +450,8 @@ def build_parser() -> argparse.ArgumentParser:
     speech.add_argument("--codec", type=float, default=0.0,
                         help="fraction of utterances through a telephone codec (GSM, A-law, mu-law; not the "
                         "held-out family's)")
-    speech.add_argument("--workers", type=int, help="threads (the output does not depend on it; default 2)")
+    speech.add_argument("--threads", dest="workers", type=int, metavar="N", help="threads (the output does not depend on it; default 2)")
+    _renamed(speech, "--workers", "--threads", "workers", type=int)
     speech.add_argument("--force", action="store_true", help="replace an existing corpus")
     speech.set_defaults(func=_data_speech)
     music = kinds.add_parser("music", help="MUSDB18-HQ-shaped songs rendered from MIDI with fluidsynth",
@@ -326,8 +461,11 @@ def build_parser() -> argparse.ArgumentParser:
     music.add_argument("--n-train", type=int, default=8, help="tracks in train/, validation tracks included")
     music.add_argument("--n-valid", type=int, default=2, help="the last training tracks, listed as musdb's validation split")
     music.add_argument("--n-test", type=int, default=3, help="tracks in test/")
-    music.add_argument("--seconds", type=float, default=24.0, help="length of every track in seconds")
-    music.add_argument("--workers", type=int, default=2, help="rendering processes (the output does not depend on it)")
+    music.add_argument("--track-seconds", dest="seconds", type=float, default=24.0, help="length of every track in seconds")
+    _renamed(music, "--seconds", "--track-seconds", "seconds", type=float)
+    music.add_argument("--processes", dest="workers", type=int, default=2, metavar="N",
+                       help="rendering processes (the output does not depend on it)")
+    _renamed(music, "--workers", "--processes", "workers", type=int)
     music.add_argument("--force", action="store_true", help="replace an existing corpus")
     music.set_defaults(func=_data_music)
     noisy = kinds.add_parser("noisy", help="noisy speech for enhancement: clean utterances plus noise at a drawn SNR",

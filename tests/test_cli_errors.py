@@ -3,6 +3,7 @@ the input, and nothing half-written."""
 
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from separation.config import Config, ModelConfig, config_to_dict
 from separation.data.audio import write_wav
 from separation.models.svoice import SVoice
 
+REPO = Path(__file__).resolve().parents[1]
 TINY_SVOICE = {"n_src": 2, "enc_dim": 16, "kernel_size": 4, "hidden_size": 8, "num_repeats": 1}
 
 
@@ -81,6 +83,10 @@ def inputs(tmp_path_factory, speech_corpus):
     (root / "thesis_corpus" / "Libri2Mix" / "wav8k" / "min" / "dev" / "notes.txt").write_text("mine\n")
     (root / "thesis_music" / "train").mkdir(parents=True)
     (root / "thesis_music" / "train" / "notes.txt").write_text("mine\n")
+    # A report's tables without the REPORT.md that names their spec.
+    (root / "tables_only").mkdir()
+    for name in ("trials.csv", "steps.csv"):
+        shutil.copy(REPO / "results" / "quick" / name, root / "tables_only" / name)
     assert good_ckpt.exists()
     return root
 
@@ -101,8 +107,9 @@ BAD_ARGUMENTS = [
     ("train {i}/good.yaml --set nosuch.key=1", "nosuch", ["never_written"]),
     ("train {i}/good.yaml --set data.root={i}/no_corpus", "no_corpus", ["never_written"]),
     ("train {i}/good.yaml --set data.root={i}/a_file", "a_file", ["never_written"]),
-    ("train {i}/good.yaml --run-dir {i}/a_file", "a_file", []),
-    ("train {i}/good.yaml --run-dir {i}/a_file --restart", "a_file", []),
+    ("train {i}/good.yaml -o {i}/a_file", "a_file", []),
+    ("train {i}/good.yaml -o {i}/a_file --restart", "a_file", []),
+    ("train {i}/good.yaml --run-dir {i}/a_file", "a_file", []),  # the deprecated spelling, same refusal
     # train: NaN, infinities and too-big integers through --set, for every kind of numeric key
     ("train {i}/good.yaml --set data.batch_size=.inf", "data.batch_size", ["never_written"]),
     ("train {i}/good.yaml --set data.batch_size=.nan", "data.batch_size", ["never_written"]),
@@ -139,14 +146,14 @@ BAD_ARGUMENTS = [
     ("train {i}/good.yaml --set trainer.devices=0", "trainer.devices", ["never_written"]),
     ("train {i}/good.yaml --set trainer.limit_train_batches=1.5", "trainer.limit_train_batches", ["never_written"]),
     # train again into a folder holding a run of another config: refused, the folder untouched
-    ("train {i}/good.yaml --run-dir {i}/done_run --set optimizer.name=sgd_momentum --set optimizer.lr=0.05", "optimizer.name", []),
-    ("train {i}/good.yaml --run-dir {i}/done_run --set optimizer.name=sgd_momentum --set trainer.max_epochs=5", "optimizer.name", []),
-    ("train {i}/good.yaml --run-dir {i}/done_run --set trainer.max_epochs=1", "trainer.max_epochs", []),
-    ("train {i}/good.yaml --run-dir {i}/done_run --set seed=1", "seed", []),
-    ("train {i}/good.yaml --run-dir {i}/done_run --set model.args.hidden_size=16", "model.args.hidden_size", []),
-    ("train {i}/good.yaml --run-dir {i}/garbled_run", "config.yaml", []),
-    ("train {i}/good.yaml --run-dir {i}/cosine_run --set scheduler.name=cosine_warmup --set trainer.max_epochs=5", "cosine_warmup", []),
-    ("train {i}/good.yaml --run-dir {i}/bad_budget_run --set trainer.max_epochs=5", "budget_changes.json", []),
+    ("train {i}/good.yaml -o {i}/done_run --set optimizer.name=sgd_momentum --set optimizer.lr=0.05", "optimizer.name", []),
+    ("train {i}/good.yaml -o {i}/done_run --set optimizer.name=sgd_momentum --set trainer.max_epochs=5", "optimizer.name", []),
+    ("train {i}/good.yaml -o {i}/done_run --set trainer.max_epochs=1", "trainer.max_epochs", []),
+    ("train {i}/good.yaml -o {i}/done_run --set seed=1", "seed", []),
+    ("train {i}/good.yaml -o {i}/done_run --set model.args.hidden_size=16", "model.args.hidden_size", []),
+    ("train {i}/good.yaml -o {i}/garbled_run", "config.yaml", []),
+    ("train {i}/good.yaml -o {i}/cosine_run --set scheduler.name=cosine_warmup --set trainer.max_epochs=5", "cosine_warmup", []),
+    ("train {i}/good.yaml -o {i}/bad_budget_run --set trainer.max_epochs=5", "budget_changes.json", []),
     # grid
     ("grid {i}/missing.yaml", "missing.yaml", []),
     ("grid {i}/folder", "folder", []),
@@ -190,6 +197,22 @@ BAD_ARGUMENTS = [
     ("data music {i}/thesis_music --force", "notes.txt", []),
     ("report {i}/empty_folder -o {i}/good.yaml", "good.yaml", []),
     ("data speech {i}/speech_out --n-train lots", "lots", ["speech_out"]),
+    # evaluate-study
+    ("evaluate-study {i}/no_study", "no_study", []),
+    ("evaluate-study {i}/a_file", "a_file", []),
+    ("evaluate-study {i}/empty_folder --processes 0", "--processes", []),
+    # compare
+    ("compare {i}/no_study --a optimizer=adam --b optimizer=sgd", "no_study", []),
+    ("compare {i}/empty_folder --a optimizer=adam --b optimizer=sgd", "empty_folder", []),
+    ("compare {i}/tables_only --a optimizer=adam --b optimizer=sgd", "tables_only", []),
+    ("compare {i}/tables_only --spec {i}/missing.yaml --a optimizer=adam --b optimizer=sgd", "missing.yaml", []),
+    ("compare {i}/empty_folder --a optimizer=adam", "--b", []),
+    ("compare {i}/empty_folder --cell optimizer=adam", "--cell", []),
+    ("compare {i}/empty_folder {i}/empty_folder {i}/empty_folder --cell optimizer=adam", "got 3", []),
+    # summarize
+    ("summarize {i}/no_run", "no_run", []),
+    ("summarize {i}/a_file", "a_file", []),
+    ("summarize {i}/folder", "summary.json", []),
 ]
 
 
@@ -222,7 +245,8 @@ def test_bad_arguments_fail_in_one_line(command, names, never, inputs, capsys, m
 
 def test_the_table_is_wide():
     assert len(BAD_ARGUMENTS) >= 60
-    assert {row[0].split()[0] for row in BAD_ARGUMENTS} == {"train", "grid", "report", "separate", "evaluate", "data"}
+    assert {row[0].split()[0] for row in BAD_ARGUMENTS} == {"train", "grid", "report", "separate", "evaluate", "data",
+                                                             "evaluate-study", "compare", "summarize"}
 
 
 def test_a_real_process_gives_the_same_single_line(inputs):

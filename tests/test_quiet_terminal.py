@@ -70,7 +70,7 @@ def test_train_command_leaves_lightning_off_the_terminal(speech_corpus, tmp_path
     }
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config))
     run = tmp_path / "run"
-    done = subprocess.run([sys.executable, "-m", "separation", "train", "tiny.yaml", "--run-dir", str(run)],
+    done = subprocess.run([sys.executable, "-m", "separation", "train", "tiny.yaml", "-o", str(run)],
                           capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     terminal = done.stdout + done.stderr
