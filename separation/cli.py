@@ -146,7 +146,7 @@ def _add_evaluate_options(command: argparse.ArgumentParser) -> None:
 def _add_chunk_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     command.add_argument("--chunk-seconds", type=float, help="chunk length in seconds (default: the task's; 8 for speech, 4 for enhance)")
-    command.add_argument("--overlap", type=float, help="overlap of neighbouring chunks as a fraction, at most 0.5 (default 0.25)")
+    command.add_argument("--overlap", type=float, help="overlap of neighbouring chunks as a fraction, at most 0.5 (default: 0.25)")
     command.add_argument("--batch-size", type=int, help="chunks per model call (default: 4 for speech, 8 for enhance)")
 
 
@@ -296,8 +296,8 @@ def _version() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="separation",
-                                     description="Source-separation optimizer study suite: train, grid, report, "
-                                     "separate, evaluate, data. `separation COMMAND --help` says what each writes and where.")
+                                     description="Source-separation optimizer study suite. "
+                                     "`separation COMMAND --help` says what each writes and where.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -434,23 +434,23 @@ def build_parser() -> argparse.ArgumentParser:
     speech.add_argument("root", help="output folder (the corpus root)")
     speech.add_argument("--seed", type=int, default=0, help="random seed of every draw")
     speech.add_argument("--sample-rate", type=int, default=8000, help="sample rate of the written wavs (Hz)")
-    speech.add_argument("--n-src", type=_int_list, help="speakers per mixture, comma-separated (default 2,3)")
-    speech.add_argument("--n-train", type=int, help="training mixtures per speaker count (default 800)")
+    speech.add_argument("--n-src", type=_int_list, help="speakers per mixture, comma-separated (default: 2,3)")
+    speech.add_argument("--n-train", type=int, help="training mixtures per speaker count (default: 800)")
     speech.add_argument("--n-valid", dest="n_dev", type=int, metavar="N_VALID",
-                        help="validation mixtures per speaker count, written as LibriMix's dev/ split (default 100)")
+                        help="validation mixtures per speaker count, written as LibriMix's dev/ split (default: 100)")
     _renamed(speech, "--n-dev", "--n-valid", "n_dev", type=int)
-    speech.add_argument("--n-test", type=int, help="test mixtures per speaker count (default 100)")
+    speech.add_argument("--n-test", type=int, help="test mixtures per speaker count (default: 100)")
     speech.add_argument("--utterances-per-speaker", type=int,
-                        help="each speaker's pool of utterances, which mixtures reuse (default 12)")
-    speech.add_argument("--families", help=f"voice families, comma-separated, of {','.join(FAMILIES)} (default "
+                        help="each speaker's pool of utterances, which mixtures reuse (default: 12)")
+    speech.add_argument("--families", help=f"voice families, comma-separated, of {','.join(FAMILIES)} (default: "
                         f"{','.join(DEFAULT_FAMILIES)}; festvox and ktuberling add recorded speakers of other languages)")
-    speech.add_argument("--holdout-family", help="keep this family out of train and dev; it becomes split test-FAMILY")
+    speech.add_argument("--holdout-family", help="keep this family out of train and validation; it becomes split test-FAMILY")
     speech.add_argument("--speakers", metavar="DIR", help="use your recordings: DIR/<speaker>/*.wav instead of voices")
     speech.add_argument("--reverb", type=float, default=0.0, help="fraction of mixtures in a room (dry targets)")
     speech.add_argument("--codec", type=float, default=0.0,
                         help="fraction of utterances through a telephone codec (GSM, A-law, mu-law; not the "
                         "held-out family's)")
-    speech.add_argument("--threads", dest="workers", type=int, metavar="N", help="threads (the output does not depend on it; default 2)")
+    speech.add_argument("--threads", dest="workers", type=int, metavar="N", help="threads (the output does not depend on it) (default: 2)")
     _renamed(speech, "--workers", "--threads", "workers", type=int)
     speech.add_argument("--force", action="store_true", help="replace an existing corpus")
     speech.set_defaults(func=_data_speech)
@@ -475,7 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
     noisy.add_argument("--sample-rate", type=int, default=16000, help="sample rate of the written wavs (Hz)")
     noisy.add_argument("--snr", type=float, nargs=2, default=[-5.0, 20.0], metavar=("MIN", "MAX"),
                        help="SNR range in dB, drawn uniformly per item")
-    noisy.add_argument("--speech", help="clean speech: a generated speech corpus or any folder of wavs (default data/speech)")
+    noisy.add_argument("--speech", help="clean speech: a generated speech corpus or any folder of wavs (default: data/speech)")
     noisy.add_argument("--noise", help="folder of noise recordings at the corpus rate (noise kind 'recorded')")
     noisy.add_argument("--music", help="generated music corpus (noise kind 'music')")
     noisy.add_argument("--kinds", nargs="+", metavar="KIND",
