@@ -242,7 +242,7 @@ NON_TRAINING_KEYS = ("run_dir", "trainer.enable_progress_bar", "data.num_workers
 
 LAYOUTS = ("librimix", "wsj0mix")
 PRECISIONS = ("auto", "32", "bf16-mixed", "16-mixed")
-CLIPPING_MODES = ("none", "norm", "value")
+CLIPPING_MODES = ("none", "norm", "value", "autoclip")  # autoclip: clipping.value is the percentile
 
 
 # ---------------------------------------------------------------------------
@@ -651,6 +651,8 @@ def _validate_training(config: Config, optim) -> None:
     _choice("clipping.mode", config.clipping.mode, CLIPPING_MODES)
     if config.clipping.mode != "none":
         _positive("clipping.value", config.clipping.value)
+    if config.clipping.mode == "autoclip" and config.clipping.value > 100:
+        raise ConfigError(f"config key 'clipping.value' is AutoClip's percentile, at most 100, got {config.clipping.value!r}")
 
     trainer = config.trainer
     _choice("trainer.precision", trainer.precision, PRECISIONS)

@@ -136,7 +136,7 @@ def build_trainer(config: Config, run_dir: Path, selection_metric: str, extra_ca
         TensorBoardLogger(save_dir=str(run_dir), name="", version="", default_hp_metric=False),
         MetricsCsvLogger(run_dir),
     ]
-    clip_val = None if config.clipping.mode == "none" else config.clipping.value
+    clip_val = None if config.clipping.mode in ("none", "autoclip") else config.clipping.value  # the system runs AutoClip
     trainer = pl.Trainer(
         default_root_dir=str(run_dir),
         accelerator=cfg.accelerator,

@@ -90,7 +90,7 @@ def measure(config: Config, batches: list[dict], device: str, steps: int, warmup
     system = _system(config)
     parameters = sum(p.numel() for p in system.parameters())
     clock = _clock_callback(device, max_seconds)
-    clip = None if config.clipping.mode == "none" else config.clipping.value
+    clip = None if config.clipping.mode in ("none", "autoclip") else config.clipping.value  # the system runs AutoClip
     from separation.training.precision import resolve_precision
 
     accelerator = "gpu" if device == "cuda" else "cpu"

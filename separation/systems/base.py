@@ -1,10 +1,12 @@
 """What every training shell of the suite shares, whatever the model or task.
 
 The study axes live here once: the optimizer and scheduler come from the
-registries in `separation.optim`, clipping comes from the trainer (which reads
-the config), and every step logs the learning rate and the gradient norm before
-and after clipping. A non-finite loss or gradient ends the run as *diverged*:
-an outcome recorded with its reason, never a crash and never a silent skip.
+registries in `separation.optim`, clipping by norm or value comes from the
+trainer (which reads the config) and AutoClip from `separation.training.autoclip`,
+and every step logs the learning rate, the gradient norm before and after
+clipping and the norm's threshold (norm and AutoClip modes). A non-finite loss
+or gradient ends the run as *diverged*: an outcome recorded with its reason,
+never a crash and never a silent skip.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from separation import optim
 from separation.config import Config, config_to_dict, flatten
 from separation.evaluation.collapse import CollapseProbe
 from separation.models import build_model, model_spec
+from separation.training.autoclip import AutoClip
 
 def peak_normalised(signal: torch.Tensor) -> torch.Tensor:
     """For listening only: scale to a 0.9 peak so quiet TensorBoard audio examples are audible."""
@@ -62,6 +65,8 @@ class SeparationSystem(pl.LightningModule):
         self.collapse_probe = CollapseProbe()
         # Set by `train`: the precision this run trains in and why (separation.training.precision).
         self.precision_choice = None
+        # AutoClip's norm history is training state: saved with each checkpoint (on_save_checkpoint).
+        self.autoclip = AutoClip(config.clipping.value) if config.clipping.mode == "autoclip" else None
 
     # ------------------------------------------------------------------ optimisation
     def configure_optimizers(self):
@@ -110,11 +115,23 @@ class SeparationSystem(pl.LightningModule):
             for parameter in self.parameters():
                 parameter.grad = None  # so the optimizer step leaves the weights as they were
             return
-        if gradient_clip_val is not None:
+        threshold = None  # on the norm; a value clip bounds each element instead
+        if self.autoclip is not None:
+            threshold = self.autoclip.threshold(pre)
+            post = pre
+            # At or under the threshold the gradient stays bit for bit (torch's clip would still scale it by 1 - ~1e-6/norm).
+            if pre > threshold:
+                self.clip_gradients(optimizer, threshold, "norm")
+                post = _total_norm([p.grad for p in self.parameters() if p.grad is not None])
+        elif gradient_clip_val is not None:
             self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
             post = _total_norm([p.grad for p in self.parameters() if p.grad is not None])
+            if gradient_clip_algorithm == "norm":
+                threshold = float(gradient_clip_val)
         else:
             post = pre
+        if threshold is not None:
+            self.log("train/clip_threshold", threshold)
         self.log("train/grad_norm_pre_clip", pre)
         self.log("train/grad_norm_post_clip", post)
         self.log("train/clipped", float(post < pre * (1 - 1e-6)))
@@ -206,7 +223,11 @@ class SeparationSystem(pl.LightningModule):
         checkpoint["config"] = config_to_dict(self.config)
         checkpoint["skipped_steps"] = self.skipped_steps
         checkpoint["best_score"] = self.best_score
+        if self.autoclip is not None:
+            checkpoint["autoclip"] = self.autoclip.state_dict()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.skipped_steps = int(checkpoint.get("skipped_steps", 0))
         self.best_score = float(checkpoint.get("best_score", float("-inf")))
+        if self.autoclip is not None:
+            self.autoclip.load_state_dict(checkpoint["autoclip"])
