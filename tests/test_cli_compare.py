@@ -3,6 +3,7 @@ the same interval and P(A > B); across two studies the numbers are those of the 
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -104,3 +105,31 @@ def test_lost_seeds_are_counted_at_the_worst_value_as_in_the_report(capsys, monk
 def test_a_cell_that_is_not_there_is_named(optimizers, text, says):
     with pytest.raises(UserError, match=says):
         select(optimizers, text)
+
+
+def test_a_study_still_in_its_trial_folders(tmp_path, capsys, monkeypatch):
+    """runs/<study> (no report yet): the seeds' own test values, and a diverged seed at the study's worst."""
+    from test_report import BASE, SPEC, find, known_test, write_trial
+
+    from separation.grid.spec import load_spec
+
+    (tmp_path / "base.yaml").write_text(BASE)
+    (tmp_path / "synth.yaml").write_text(SPEC)
+    spec = load_spec(tmp_path / "synth.yaml")
+    diverged = find(spec, "sgd_momentum", 0.1, "none", "none", 2)
+    for trial in spec.trials:
+        write_trial(tmp_path / "runs" / "synth" / trial.id, trial, "diverged" if trial is diverged else "completed",
+                    last_epoch=2 if trial is diverged else 4)
+    out = _compare([str(tmp_path / "runs" / "synth"), "--spec", str(tmp_path / "synth.yaml"),
+                    "--a", "optimizer=adam,scheduler=none,clipping=none",
+                    "--b", "optimizer=sgd_momentum,lr=0.1,scheduler=none,clipping=none"], capsys, monkeypatch)
+    a = [known_test(find(spec, "adam", 1e-3, "none", "none", seed).config) for seed in (0, 1, 2)]
+    b = [known_test(find(spec, "sgd_momentum", 0.1, "none", "none", seed).config) for seed in (0, 1)]
+    worst = min(known_test(trial.config) for trial in spec.trials if trial is not diverged)
+    for values_b, prefix in ((b, "A - B: "), ([*b, worst], f"seeds at the worst test SI-SNRi ({worst:.2f} dB): ")):
+        interval, p = bootstrap_difference(a, values_b), probability_of_improvement(a, values_b)
+        line = f"{interval.estimate:+.2f} dB"
+        if np.isfinite(interval.low):
+            line += f" [95% CI {interval.low:.2f}, {interval.high:.2f}]"
+        assert f"{prefix}{line}, P(A > B) = {p:.2f}" in out, out
+    assert "median 2.90 dB over 2 seeds, 1 more diverged or collapsed" in out
