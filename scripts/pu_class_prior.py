@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from separation.data.audio import read_wav
-from separation.data.noisy_corpus import read_metadata
+from separation.data.noisy_format import read_metadata
 
 
 def bin_fractions(clean: torch.Tensor, noise: torch.Tensor, n_fft: int, hop: int) -> tuple[float, float]:

@@ -5,15 +5,10 @@ import pytest
 import soundfile as sf
 
 from separation.data.audio import wav_bytes, write_wav
-from separation.data.music_corpus import (
-    SOURCES,
-    MusicCorpusError,
-    Note,
-    compose,
-    generate_music_corpus,
-    midi_file,
-    render,
-)
+from separation.data.corpus_errors import MusicCorpusError
+from separation.data.music_compose import Note, compose, midi_file
+from separation.data.music_corpus import generate_music_corpus, render
+from separation.data.music_format import SOURCES
 from separation.data.music_datamodule import MusicDataConfig, MusicDataModule
 from separation.data.music_datasets import (
     MusicDataError,

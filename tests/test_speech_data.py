@@ -13,7 +13,7 @@ import torch
 
 from separation.config import DataConfig
 from separation.data.audio import AudioError, quantize_pcm16, read_wav, write_wav
-from separation.data.speech_corpus import CorpusError, generate_speech_corpus
+from separation.data.speech_corpus import CorpusError, SpeechCorpusOptions, generate_speech_corpus
 from separation.data.speech_datamodule import SpeechDataModule
 from separation.data.speech_datasets import (
     DatasetError,
@@ -192,7 +192,9 @@ def test_generation_is_deterministic_and_refuses_to_overwrite(corpus, tmp_path):
     with pytest.raises(CorpusError, match="already exists") as error:
         generate_speech_corpus(tmp_path / "a", seed=0, **options)
     assert_one_line_naming(error, tmp_path / "a" / "Libri2Mix")
-    generate_speech_corpus(tmp_path / "a", seed=0, force=True, **{**options, "workers": 2})
+    # An options object is the keywords' other spelling: same corpus, whatever the thread count.
+    made = SpeechCorpusOptions(seed=0, **{k: v for k, v in options.items() if k not in ("workers", "log")})
+    generate_speech_corpus(tmp_path / "a", made, workers=2, force=True, log=None)
     assert file_bytes(split_dir(tmp_path / "a", 2, "dev")) == reference
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["Libri2Mix"]  # no staging folder left
     generate_speech_corpus(tmp_path / "b", seed=1, **options)

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.signal import resample_poly
 from torch.utils.data import Dataset
 
 from separation.data.audio import audio_info, read_wav
-from separation.data.noisy_corpus import CORPUS_FILE, CORPUS_FORMAT, SPLITS, read_metadata
-from separation.data.speech_datasets import DatasetError, _split_key
+from separation.data.noisy_format import CORPUS_FILE, CORPUS_FORMAT, SPLITS, read_metadata
+from separation.data.signal import pad_end, resample
+from separation.data.speech_datasets import DatasetError, split_key
 
 # Speakers held out of VoiceBank-DEMAND's training set for validation, as many recipes do
 # (e.g. SEGAN's successors, CMGAN); the official release has only train and test.
@@ -124,10 +124,6 @@ def find_voicebank_split(
     return items
 
 
-def _pad(signal: np.ndarray, length: int) -> np.ndarray:
-    return signal if len(signal) >= length else np.pad(signal, (0, length - len(signal)))
-
-
 class EnhancementDataset(Dataset):
     """Noisy/clean pairs (see the module docstring for what an item holds).
 
@@ -177,12 +173,11 @@ class EnhancementDataset(Dataset):
         rate = audio_info(path).samplerate
         if rate == self.sample_rate:
             return read_wav(path, self.sample_rate, 1, start, stop)
-        common = math.gcd(rate, self.sample_rate)
-        whole = resample_poly(read_wav(path, rate, 1), self.sample_rate // common, rate // common)
+        whole = resample(read_wav(path, rate, 1), rate, self.sample_rate)
         return whole[start:stop].astype(np.float32)
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
-        index, seed = _split_key(key)
+        index, seed = split_key(key)
         item = self.items[index]
         frames = self._frames(item)
         start, stop = 0, frames
@@ -194,7 +189,7 @@ class EnhancementDataset(Dataset):
         signals = {"noisy": item.noisy, "clean": item.clean}
         if self.has_noise_only:
             signals["noise_only"] = item.noise_only
-        out = {name: _pad(self._read(path, start, stop), length)[None] for name, path in signals.items()}
+        out = {name: pad_end(self._read(path, start, stop), length)[None] for name, path in signals.items()}
         out["noise"] = out["noisy"] - out["clean"]
         result = {name: torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)) for name, value in out.items()}
         result["id"] = item.id

@@ -30,10 +30,9 @@ import torch
 from torch.utils.data import Dataset
 
 from separation.data.audio import AudioError, audio_info, check_finite, write_wav
+from separation.data.music_format import SETUP_FILE, SOURCES
 from separation.errors import UserError
 
-SOURCES = ("drums", "bass", "other", "vocals")  # MUSDB's sources, in its stem order
-SETUP_FILE = "musdb.yaml"
 ROLES = ("train", "valid", "test")
 
 

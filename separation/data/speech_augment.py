@@ -21,37 +21,8 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import butter, fftconvolve, resample_poly, sosfiltfilt
 
+from separation.data.signal import fit_length, resample
 from separation.errors import UserError
-
-
-def trim_silence(signal: np.ndarray, sample_rate: int, threshold_db: float = -40.0) -> np.ndarray:
-    """Drop 10 ms frames before the first and after the last one within `threshold_db` of the loudest."""
-    frame = sample_rate // 100
-    frames = len(signal) // frame
-    if frames == 0:
-        return signal
-    energy = np.sqrt(np.mean(signal[: frames * frame].reshape(frames, frame) ** 2, axis=1))
-    active = np.flatnonzero(energy > energy.max() * 10 ** (threshold_db / 20))
-    if len(active) == 0:
-        return signal[:0]
-    start = max(active[0] - 1, 0) * frame
-    stop = min(active[-1] + 2, frames) * frame
-    return signal[start:stop]
-
-
-def resample(signal: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
-    """Polyphase resampling between integer rates."""
-    if rate_in == rate_out:
-        return signal
-    ratio = Fraction(rate_out, rate_in)
-    return resample_poly(signal, ratio.numerator, ratio.denominator)
-
-
-def fit_length(signal: np.ndarray, length: int) -> np.ndarray:
-    """Truncate or zero-pad at the end to `length` samples."""
-    if len(signal) >= length:
-        return signal[:length]
-    return np.pad(signal, (0, length - len(signal)))
 
 
 def warp(signal: np.ndarray, factor: float) -> np.ndarray:

@@ -21,12 +21,12 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from separation.data.audio import audio_info, read_wav
+from separation.data.signal import PEAK, pad_end
 from separation.errors import UserError
 
 LAYOUTS = ("librimix", "wsj0mix")
 DEFAULT_SPLITS = {"librimix": ("train-100", "dev", "test"), "wsj0mix": ("tr", "cv", "tt")}
 LIBRIMIX_MIXTURES = ("mix_clean", "mix_both", "mix_single")
-PEAK = 0.9
 
 
 class DatasetError(UserError):
@@ -185,11 +185,8 @@ def _checked_frames(item: SpeechItem, sample_rate: int) -> int:
     return frames
 
 
-def _pad(signal: np.ndarray, length: int) -> np.ndarray:
-    return signal if len(signal) >= length else np.pad(signal, (0, length - len(signal)))
-
-
-def _split_key(key: int | tuple[int, int]) -> tuple[int, int | None]:
+def split_key(key: int | tuple[int, int]) -> tuple[int, int | None]:
+    """A dataset key as `(index, seed)`: `EpochSeededSampler`'s pair, or a plain index with seed None."""
     if isinstance(key, tuple):
         index, seed = key
         return int(index), int(seed)
@@ -219,7 +216,7 @@ class SpeechMixtureDataset(Dataset):
         return len(self.items)
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
-        index, seed = _split_key(key)
+        index, seed = split_key(key)
         item = self.items[index]
         frames = _checked_frames(item, self.sample_rate)
         start, stop = 0, frames
@@ -228,8 +225,8 @@ class SpeechMixtureDataset(Dataset):
                 start = int(np.random.default_rng(seed).integers(0, frames - self.segment_samples + 1))
             stop = start + self.segment_samples
         length = stop - start if self.segment_samples is None else self.segment_samples
-        mixture = _pad(read_wav(item.mixture, self.sample_rate, 1, start, stop), length)
-        sources = np.stack([_pad(read_wav(p, self.sample_rate, 1, start, stop), length) for p in item.sources])
+        mixture = pad_end(read_wav(item.mixture, self.sample_rate, 1, start, stop), length)
+        sources = np.stack([pad_end(read_wav(p, self.sample_rate, 1, start, stop), length) for p in item.sources])
         return {"mixture": torch.from_numpy(mixture), "sources": torch.from_numpy(sources), "id": item.id}
 
 
@@ -290,10 +287,10 @@ class DynamicMixingDataset(Dataset):
         frames = audio_info(path).frames
         start = int(rng.integers(0, max(frames - self.segment_samples, 0) + 1))
         signal = read_wav(path, self.sample_rate, 1, start, start + self.segment_samples)
-        return _pad(signal, self.segment_samples).astype(np.float64)
+        return pad_end(signal, self.segment_samples).astype(np.float64)
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
-        index, seed = _split_key(key)
+        index, seed = split_key(key)
         rng = np.random.default_rng(index if seed is None else seed)
         chosen = rng.choice(len(self.speakers), size=self.n_src, replace=False)
         sources, names = [], []

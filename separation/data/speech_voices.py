@@ -48,7 +48,7 @@ from functools import lru_cache
 import numpy as np
 import soundfile as sf
 
-from separation.data.speech_augment import resample, trim_silence
+from separation.data.signal import resample, trim_silence
 from separation.data.voice_families import DEFAULT_FAMILIES, FAMILIES  # noqa: F401  (re-exported)
 from separation.errors import UserError
 

@@ -24,7 +24,7 @@ from scipy.signal import resample_poly
 from separation.atomic import write_json_atomic, write_text_atomic
 from separation.data.audio import audio_info, read_wav
 from separation.data.enhance_datasets import EnhanceItem
-from separation.data.noisy_corpus import CORPUS_FILE
+from separation.data.noisy_format import CORPUS_FILE
 from separation.errors import UserError
 from separation.evaluation.enhance_metrics import (
     item_metrics, metric_names, metrics_csv, pesq_mode, summarize, summary_csv,
