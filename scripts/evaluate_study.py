@@ -35,7 +35,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the checkout's package, not an installed one
 
 from separation.errors import UserError  # noqa: E402
-from separation.grid.trial import LOST, OK, is_trial_folder, trial_status  # noqa: E402
+from separation.grid.trial_folder import is_trial_folder, trial_status  # noqa: E402
+from separation.outcomes import OK, OUTCOMES  # noqa: E402
 from separation.outputs import fresh_folder, refuse_foreign  # noqa: E402
 
 CHECKPOINT = "last.ckpt"  # the final weights, those the training-time test metric scored
@@ -99,7 +100,7 @@ def evaluate_trial(trial: Path, split: str, extra: list[str], run=subprocess.run
 
 def plan(study_dir: Path, split: str, only_missing: bool, include_lost: bool) -> list[tuple[Path, str | None]]:
     """(trial folder, reason it is skipped or None) for every trial folder of the study, by name."""
-    wanted = (*OK, *LOST) if include_lost else OK
+    wanted = OUTCOMES if include_lost else OK
     entries = []
     for trial in sorted(p for p in study_dir.iterdir() if p.is_dir() and not p.name.startswith(".") and is_trial_folder(p)):
         status = trial_status(trial)

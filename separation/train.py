@@ -36,6 +36,7 @@ from separation.config import Config, config_to_dict, refused_by
 from separation.data.resumable import RestoreLoaderPosition
 from separation.errors import UserError
 from separation.models import build_model
+from separation.outcomes import Status
 from separation.tasks import get_task
 from separation.training.callbacks import LrTracker, StepTimer, TargetTracker
 from separation.training.checkpoints import (
@@ -63,7 +64,7 @@ warnings.filterwarnings("ignore", message=r"`training_step` returned `None`")
 
 @dataclass
 class TrainResult:
-    status: str  # completed | diverged | collapsed | stopped-at-target | paused (stop_at_step)
+    status: Status  # completed | diverged | collapsed | stopped-at-target | paused (stop_at_step)
     reason: str | None
     run_dir: str
     global_step: int
@@ -259,7 +260,7 @@ def train(config: Config, resume: bool = True, extra_callbacks=(), plugins=None,
         epochs=int(trainer.current_epoch),
         train_seconds=instruments.timer.train_seconds,
         val_seconds=instruments.timer.val_seconds,
-        metrics={k: v for k, v in metrics.items() if math.isfinite(v) or status == "diverged"},
+        metrics={k: v for k, v in metrics.items() if math.isfinite(v) or status == Status.DIVERGED},
         time_to_target=instruments.targets.reached,
         lr_reductions=instruments.lr.reductions,
         final_lr=float(trainer.optimizers[0].param_groups[0]["lr"]) if trainer.optimizers else None,
@@ -268,14 +269,14 @@ def train(config: Config, resume: bool = True, extra_callbacks=(), plugins=None,
         budget_changes=recorded,
         moved_aside=str(moved) if moved else None,
         precision=precision.to_dict(),
-        paused_at=int(trainer.global_step) if status == "paused" else None,
+        paused_at=int(trainer.global_step) if status == Status.PAUSED else None,
     )
     write_text_atomic(run_dir / "summary.json", json.dumps(result.to_dict(), indent=2, default=str))
     return result
 
 
 def fit_and_test(trainer: pl.Trainer, system, datamodule, instruments: Instruments, start: ResumePoint, run_dir: Path,
-                 test: bool, stopper: StopAtStep | None = None) -> tuple[str, str | None, dict[str, float]]:
+                 test: bool, stopper: StopAtStep | None = None) -> tuple[Status, str | None, dict[str, float]]:
     """Fit from `start`, save the final weights, test: (status, reason, metrics).
 
     Every process of a multi-device run calls this with the same arguments; files of
@@ -286,31 +287,31 @@ def fit_and_test(trainer: pl.Trainer, system, datamodule, instruments: Instrumen
     try:
         trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except PausedAtStep:  # mid-epoch: last.ckpt holds this step already
-        return "paused", None, _scalar_metrics(trainer.callback_metrics)
+        return Status.PAUSED, None, _scalar_metrics(trainer.callback_metrics)
     if trainer.is_global_zero and start.trimmed_rows and trainer.global_step == start.global_step:
         restore_metrics_rows(run_dir / "metrics.csv", start.trimmed_rows)
     save_final_weights(trainer, run_dir)
     raise_if_requested("after training, before the test", trainer)
 
-    status = "completed"
+    status = Status.COMPLETED
     if system.divergence_reason:
-        status = "diverged"
+        status = Status.DIVERGED
     elif instruments.targets.stopped:
-        status = "stopped-at-target"
+        status = Status.STOPPED_AT_TARGET
     elif stopper is not None and stopper.stopped:
-        status = "paused"  # the run goes on later: nothing to test yet
+        status = Status.PAUSED  # the run goes on later: nothing to test yet
     metrics = _scalar_metrics(trainer.callback_metrics)
-    if status == "paused":
+    if status == Status.PAUSED:
         return status, None, metrics
-    if test and status != "diverged":
+    if test and status != Status.DIVERGED:
         if trainer.is_global_zero:
             drop_previous_test_rows(run_dir / "metrics.csv")
         test_metrics = trainer.test(system, datamodule=datamodule, verbose=False)
         if test_metrics:
             metrics.update(_scalar_metrics(test_metrics[0]))
     reason = system.divergence_reason
-    if status == "completed" and system.collapse_reason:  # trivial estimates: an outcome, like divergence
-        status, reason = "collapsed", system.collapse_reason
+    if status == Status.COMPLETED and system.collapse_reason:  # trivial estimates: an outcome, like divergence
+        status, reason = Status.COLLAPSED, system.collapse_reason
     return status, reason, metrics
 
 

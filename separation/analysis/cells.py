@@ -18,10 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from separation.analysis.collect import LOST, OK, OUTCOMES, Study
 from separation.analysis.stats import MIN_SEEDS, Interval, bootstrap_difference, median_iqr, probability_of_improvement
+from separation.analysis.study import Study
+from separation.outcomes import LOST, OK, OUTCOMES, Status
 
-STATUSES = ("completed", "stopped-at-target", "diverged", "collapsed", "failed", "interrupted", "missing")
+# The statuses cells.csv counts (`n_<status>`), in its column order.
+STATUSES = (Status.COMPLETED, Status.STOPPED_AT_TARGET, Status.DIVERGED, Status.COLLAPSED, Status.FAILED,
+            Status.INTERRUPTED, Status.MISSING)
 
 
 def worst_value(study: Study, column: str) -> float:

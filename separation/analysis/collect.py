@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -23,63 +21,18 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from separation.analysis.evaluation import collect_evaluations, read_evaluations
+from separation.analysis.study import FACTORS, Study
 from separation.config import ConfigError, config_to_dict, flatten
 from separation.errors import UserError
 from separation.grid.spec import GridSpec, load_spec
-from separation.grid.trial import LOST, OK, OUTCOMES, is_trial_folder, read_json, trial_status
+from separation.grid.trial_folder import is_trial_folder, read_json, trial_status
+# LOST and OK are not used here; figures.py and scripts/headline_figure.py have imported them from this module.
+from separation.outcomes import LOST, OK, OUTCOMES  # noqa: F401
 from separation.tasks import TASKS, Headline
-from separation.training.metrics_csv import COLUMNS
+from separation.training.metrics_reader import COLUMNS
 
-
-# OK (final metrics mean something), LOST (diverged or collapsed: the conservative statistics give both
-# the study's worst value) and OUTCOMES (what the optimizer did; failed/interrupted/missing say nothing
-# about it) come from separation.grid.trial, which records them.
-FACTORS = ("optimizer", "lr", "scheduler", "clipping")
 SECTIONS = ("optimizer.", "scheduler.", "clipping.")
-
-
-@dataclass
-class Study:
-    name: str
-    study_dir: Path
-    spec: GridSpec | None
-    task: str
-    headline: Headline
-    trials: pd.DataFrame  # one row per trial, see `trial_row`
-    steps: pd.DataFrame  # trial, cell, step, metric, value, wall_time
-    configs: dict[str, dict]  # trial id -> resolved config
-    metas: dict[str, dict]  # trial id -> meta.json (empty when missing)
-    factors: list[str]  # factor columns, fixed ones included
-    varying: list[str]  # factors with more than one value in this study
-    hue: str  # the factor that colours figures: the optimizer when it varies
-    targets: list[str]  # time-to-target keys, e.g. "val/si_snri>=5"
-    notes: list[str] = field(default_factory=list)  # folders ignored and why
-    # Setup lines on devices, engine, code, versions and compute, when they come from a
-    # committed report rather than the trials' meta.json (see `collect_tables`).
-    provenance: list[str] | None = None
-    source: str = "runs"  # "runs" (trial folders) or "tables" (a committed report's CSVs)
-    # `separation evaluate` scores per evaluated trial and spec baseline (separation.analysis.evaluation);
-    # None until a collector reads them.
-    evaluations: pd.DataFrame | None = None
-
-    @property
-    def cells(self) -> list[str]:
-        return list(dict.fromkeys(self.trials["cell"]))
-
-    @cached_property
-    def by_cell(self) -> dict[str, pd.DataFrame]:
-        """The trial rows of each cell (the statistics ask for them many times)."""
-        return {cell: rows for cell, rows in self.trials.groupby("cell", sort=False)}
-
-    @property
-    def panels(self) -> list[str]:
-        """Factors that split figures into panels: everything varying but the hue and the LR."""
-        return [f for f in self.varying if f not in (self.hue, "lr")]
-
-    def series(self, trial: str, metric: str) -> pd.DataFrame:
-        """(step, value) of one metric of one trial, by step."""
-        rows = self.steps[(self.steps["trial"] == trial) & (self.steps["metric"] == metric)]
-        return rows[["step", "value"]].sort_values("step")
 
 
 def _fmt(value: Any) -> str:
@@ -299,8 +252,6 @@ def collect_study(study_dir: str | Path, spec_path: str | Path | None = None, ev
 
     `evaluation_folder`: where in each trial folder `separation evaluate` wrote its scores.
     """
-    from separation.analysis.evaluation import collect_evaluations
-
     study_dir = Path(study_dir)
     if not study_dir.is_dir():
         raise UserError(f"{study_dir}: no such study folder (expected runs/<study>/ written by `separation grid`)")
@@ -389,8 +340,6 @@ def collect_tables(results_dir: str | Path, spec_path: str | Path) -> Study:
     the trials' full test evaluation from its `evaluation.csv` (none when absent), the
     spec's baselines from their folders.
     """
-    from separation.analysis.evaluation import read_evaluations
-
     results_dir = Path(results_dir)
     paths = {name: results_dir / f"{name}.csv" for name in ("trials", "steps")}
     for path in paths.values():

@@ -28,9 +28,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from separation.analysis.collect import LOST, OK, OUTCOMES, Study
 from separation.analysis.stats import median_iqr
+from separation.analysis.study import Study
 from separation.errors import UserError
+from separation.outcomes import LOST, OK, OUTCOMES
 from separation.tasks import get_task
 
 FILE = "evaluation.csv"

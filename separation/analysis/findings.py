@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from separation.analysis.cells import Comparison, best_per, compare, select_best, worst_value
-from separation.analysis.collect import OK, Study
 from separation.analysis.stats import MIN_SEEDS
+from separation.analysis.study import Study
+from separation.outcomes import OK
 
 
 @dataclass(frozen=True)

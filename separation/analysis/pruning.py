@@ -33,8 +33,9 @@ import numpy as np
 import pandas as pd
 
 from separation.analysis.cells import best_per, seed_values, select_best
-from separation.analysis.collect import LOST, OUTCOMES, Study
 from separation.analysis.stats import Interval, bootstrap_difference
+from separation.analysis.study import Study
+from separation.outcomes import LOST, OUTCOMES, Status
 
 FILE = "pruning.csv"
 FIRST_RUNG_FRACTIONS = (1 / 16, 1 / 8, 1 / 4)
@@ -164,7 +165,7 @@ def _regret(study: Study, full: str | None, pruned: str | None) -> Interval:
 def full_budget_trials(study: Study) -> pd.DataFrame | str:
     """The trials a replay can use, or why the study cannot be replayed."""
     trials = study.trials
-    if (trials["status"] == "pruned").any():
+    if (trials["status"] == Status.PRUNED).any():
         return "the study was pruned: its pruned trials' curves stop at their rungs"
     finished = trials[trials["status"].isin(OUTCOMES)]
     if finished["cell"].nunique() < 2:

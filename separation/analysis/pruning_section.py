@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from separation.analysis.collect import OUTCOMES, Study
 from separation.analysis.figures import DPI, plt
 from separation.analysis.pruning import FILE, GLOBAL, Outcome, replay_ladder, table
 from separation.analysis.stats import LEVEL, MIN_SEEDS, RESAMPLES
+from separation.analysis.study import Study
+from separation.outcomes import OUTCOMES, Status
 
 FIGURE = "pruning.png"
 TITLE = "## What would pruning have cost?"
@@ -81,7 +82,7 @@ def draw(outcomes: list[Outcome], path: Path, unit: str) -> None:
 
 def section(study: Study, out_dir: Path) -> str:
     """The section's markdown; writes pruning.csv and figures/pruning.png into `out_dir` when it replays."""
-    if (study.trials["status"] == "pruned").any():
+    if (study.trials["status"] == Status.PRUNED).any():
         return _pruned_study(study)
     outcomes = replay_ladder(study)
     lines = [TITLE, ""]
@@ -136,11 +137,11 @@ def section(study: Study, out_dir: Path) -> str:
 
 def _pruned_study(study: Study) -> str:
     trials = study.trials
-    pruned = trials[trials["status"] == "pruned"]
+    pruned = trials[trials["status"] == Status.PRUNED]
     lines = ["## Pruning", ""]
     finished = trials[trials["status"].isin(OUTCOMES)]
     budget = float(np.nanmax(finished["steps"].to_numpy(dtype=float))) if len(finished) else float("nan")
-    spent = trials.loc[trials["status"].isin((*OUTCOMES, "pruned")), "steps"].to_numpy(dtype=float)
+    spent = trials.loc[trials["status"].isin((*OUTCOMES, Status.PRUNED)), "steps"].to_numpy(dtype=float)
     counted = len(spent)
     saved = 1 - np.nansum(spent) / (counted * budget) if counted and math.isfinite(budget) else float("nan")
     rungs = study.spec.pruning if study.spec is not None else None

@@ -34,8 +34,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from separation.analysis.cells import seeds_planned, worst_value
-from separation.analysis.collect import OK, OUTCOMES, Study
 from separation.analysis.stats import LEVEL, MIN_SEEDS, Interval
+from separation.analysis.study import Study
+from separation.outcomes import OK, OUTCOMES
 
 TRAIN_LOSS = "train/loss_step"
 FIRST_LOSS_STEP = 8  # the original Spleeter comparison's budget

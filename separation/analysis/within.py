@@ -32,10 +32,10 @@ import numpy as np
 import pandas as pd
 
 from separation.analysis.cells import Comparison, best_per, compare, lost_seeds, seed_values, select_best
-from separation.analysis.collect import FACTORS, Study
 from separation.analysis.evaluation import ok_rows, score_columns
 from separation.analysis.findings import decisive
 from separation.analysis.stats import Interval, bootstrap_mean, median_iqr
+from separation.analysis.study import FACTORS, Study
 
 
 def grouping_factor(study: Study) -> str | None:

@@ -27,7 +27,8 @@ from separation.atomic import write_text_atomic
 from separation.grid.claim import DEFAULT_TIMEOUT, whoami
 from separation.grid.rungs import GLOBAL, Rungs
 from separation.grid.spec import GridSpec, Trial
-from separation.grid.trial import FINISHED, MARKER, PRUNED, _now, read_json, reached_rungs, trial_status, write_marker
+from separation.grid.trial_folder import MARKER, read_json, reached_rungs, trial_status, utc_now, write_marker
+from separation.outcomes import FINISHED, Status
 from separation.training.metrics_reader import value_after
 
 FOLDER = "pruning"
@@ -77,7 +78,7 @@ def next_stop(trial: Trial, spec: GridSpec, study_dir: Path) -> int | None | str
     if decision is None:
         return WAIT
     if trial.id in decision["pruned"]:
-        return PRUNED
+        return Status.PRUNED
     return rungs.next_stop(last)
 
 
@@ -89,7 +90,7 @@ def _score(trial: Trial, study_dir: Path, step: int, metric: str) -> float | Non
         value = reached[step]
     elif trial_status(trial_dir, DEFAULT_TIMEOUT) in FINISHED:  # diverged or failed before the rung, or a short budget
         value = value_after(trial_dir / "metrics.csv", metric, step)
-        if read_json(trial_dir / MARKER).get("status") in ("diverged", "failed"):
+        if read_json(trial_dir / MARKER).get("status") in (Status.DIVERGED, Status.FAILED):
             value = None
     else:
         return None
@@ -142,7 +143,7 @@ def decide(spec: GridSpec, study_dir: Path, step: int, group: str, trials: list[
                    "seeds": {t.id: _finite(scores[t.id]) for t in cells[cell]}} for cell in order],
         "promoted": [t.id for cell in order if cell in kept for t in cells[cell] if t.id not in finished],
         "pruned": [t.id for cell in order if cell not in kept for t in cells[cell] if t.id not in finished],
-        "decided_by": whoami(), "time": _now(),
+        "decided_by": whoami(), "time": utc_now(),
     }
     path = decision_path(study_dir, step, group)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -177,9 +178,9 @@ def _apply(study_dir: Path, record: dict) -> None:
                   f"group {record['group']}")
         meta = read_json(trial_dir / "meta.json")
         if meta:
-            meta.update(status=PRUNED, reason=reason, rung=record["rung"])
+            meta.update(status=Status.PRUNED, reason=reason, rung=record["rung"])
             write_text_atomic(trial_dir / "meta.json", json.dumps(meta, indent=2, default=str))
-        write_marker(trial_dir, PRUNED, rung=record["rung"], metric=record["metric"], value=median)
+        write_marker(trial_dir, Status.PRUNED, rung=record["rung"], metric=record["metric"], value=median)
 
 
 def decide_ready(spec: GridSpec, study_dir: Path) -> list[Decision]:
@@ -198,7 +199,7 @@ def rung_cell(trial: Trial, spec: GridSpec, study_dir: Path) -> str:
     """The dry-run's rung column: where the trial stands on the ladder."""
     reached = reached_rungs(study_dir / trial.id)
     marker = read_json(study_dir / trial.id / MARKER)
-    if marker.get("status") == PRUNED:
+    if marker.get("status") == Status.PRUNED:
         return f"pruned at {marker.get('rung')}"
     target = next_stop(trial, spec, study_dir)
     if target == WAIT:

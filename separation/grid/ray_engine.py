@@ -21,7 +21,8 @@ from pathlib import Path
 from separation.grid.claim import DEFAULT_TIMEOUT
 from separation.grid.runner import check_writable, pending_trials, run_one, statuses, study_dir_for
 from separation.grid.spec import GridSpec, load_spec
-from separation.grid.trial import clear_marker
+from separation.grid.trial_folder import clear_marker
+from separation.outcomes import Status
 
 
 def _trainable(params: dict) -> None:
@@ -37,7 +38,7 @@ def _trainable(params: dict) -> None:
     for attempt in range(params["max_retries"] + 1):
         status = run_one(trial, study_dir, params["retry_failed"], timeout, spec=spec, packing=params["packing"],
                          plugins=plugins, engine="ray")
-        if status != "failed" or attempt == params["max_retries"]:
+        if status != Status.FAILED or attempt == params["max_retries"]:
             break
         clear_marker(study_dir / trial.id)
     tune.report({"finished": 1, "status": status})

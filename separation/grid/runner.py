@@ -34,13 +34,14 @@ from separation.grid.claim import DEFAULT_TIMEOUT, read_claim
 from separation.grid.pruning import FOLDER as DECISIONS, WAIT, decide_ready, next_stop, rung_cell
 from separation.grid.trial import (FINISHED, OK, OUTCOMES, PAUSED, PRUNED, RUNNING, clear_marker, read_json, run_trial,
                                    trial_status)
+from separation.outcomes import Status
 from separation.tasks import TASKS
 from separation.training.interrupt import raise_if_requested
 
 # `separation grid` exits with this when a planned trial failed or was left interrupted.
 EXIT_TRIALS_FAILED = 3
-STATES = ("completed", "diverged", "collapsed", "stopped-at-target", PRUNED, "failed", RUNNING, PAUSED, "interrupted",
-          "missing")
+STATES = (Status.COMPLETED, Status.DIVERGED, Status.COLLAPSED, Status.STOPPED_AT_TARGET, PRUNED, Status.FAILED, RUNNING,
+          PAUSED, Status.INTERRUPTED, Status.MISSING)
 # Seconds a worker of a pruned study waits before looking again for a decision another worker's trial holds up.
 POLL_SECONDS = 2.0
 
@@ -149,7 +150,7 @@ def pending_trials(spec: GridSpec, study_dir: Path, retry_failed: bool = False, 
     todo = []
     for trial in spec.trials:
         status = trial_status(study_dir / trial.id, claim_timeout)
-        if status == RUNNING or (status in FINISHED and not (status == "failed" and retry_failed)):
+        if status == RUNNING or (status in FINISHED and not (status == Status.FAILED and retry_failed)):
             continue
         if spec.pruning is not None and status == PAUSED and next_stop(trial, spec, study_dir) == WAIT:
             continue
@@ -161,7 +162,7 @@ def run_one(trial, study_dir: Path, retry_failed: bool, claim_timeout: float = D
             **kwargs) -> str:
     """`run_trial`, clearing a failed trial's marker first when asked to retry it. In a pruned study
     (`spec.pruning`) it trains the trial's next segment only, then takes the decisions that are due."""
-    if retry_failed and trial_status(study_dir / trial.id, claim_timeout) == "failed":
+    if retry_failed and trial_status(study_dir / trial.id, claim_timeout) == Status.FAILED:
         clear_marker(study_dir / trial.id)
     if spec is None or spec.pruning is None:
         return run_trial(trial, study_dir, claim_timeout=claim_timeout, **kwargs)

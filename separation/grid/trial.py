@@ -1,4 +1,4 @@
-"""One trial directory: run it, record it, and tell later what state it is in.
+"""One trial directory: run it and record it (`separation.grid.trial_folder` tells later what state it is in).
 
 `runs/<study>/<trial-id>/` holds `config.yaml` (resolved), `meta.json`
 (provenance and outcome), `metrics.csv`, TensorBoard events, `last.ckpt`,
@@ -25,74 +25,24 @@ import platform
 import subprocess
 import time
 import traceback
-from datetime import datetime, timezone
 from pathlib import Path
 
 from separation.atomic import write_text_atomic
-from separation.grid.claim import CLAIM, DEFAULT_TIMEOUT, TrialClaim, read_claim, whoami
+from separation.grid.claim import DEFAULT_TIMEOUT, TrialClaim, whoami
 from separation.grid.spec import Trial
+# The folder's state is read by separation.grid.trial_folder (no torch); the names the runner, bench/packing.py
+# and the tests import from here stay importable.
+from separation.grid.trial_folder import (MARKER, RUNGS_FILE, clear_marker, reached_rungs, read_json,  # noqa: F401
+                                          trial_status, utc_now)
+from separation.outcomes import FINISHED, OK, OUTCOMES, Status  # noqa: F401
 from separation.training.interrupt import TrainingInterrupted
 from separation.training.metrics_reader import value_after
 from separation.training.quiet import quiet_run
 
-MARKER = "DONE"
-FINISHED = ("completed", "diverged", "collapsed", "failed", "stopped-at-target", "pruned")
-# Finished trials whose status is a result of the study, not an error of the run: those whose final
-# metrics mean something (OK) and those whose metrics do not count (LOST: a diverged run has none, a
-# collapsed one separates nothing, separation.evaluation.collapse).
-OK = ("completed", "stopped-at-target")
-LOST = ("diverged", "collapsed")
-OUTCOMES = (*OK, *LOST)
-# A pruned study's trial stopped at a rung for good: an outcome of the study's design (the grid exits 0),
-# not of the optimizer, so no statistic but the report's pruning section counts it.
-PRUNED = "pruned"
-# Stopped at a rung, its checkpoint kept, until the rung's decision sends it on (or prunes it).
-PAUSED = "paused"
-RUNGS_FILE = "rungs.json"  # in a trial folder: rung (steps) -> its metric there, one entry per rung reached
-# Status of a trial another live worker is training (see `run_trial`'s return value).
-RUNNING = "running"
-
-
-def trial_status(trial_dir: Path, claim_timeout: float = DEFAULT_TIMEOUT) -> str:
-    """completed | diverged | collapsed | failed | stopped-at-target | pruned (finished), running (a live
-    worker holds its claim), paused (at a rung of a pruned study), interrupted, or missing."""
-    marker = trial_dir / MARKER
-    if marker.exists():
-        try:
-            return json.loads(marker.read_text())["status"]
-        except (ValueError, KeyError, OSError):
-            return "interrupted"  # a marker we cannot read is not trusted
-    if not trial_dir.exists():
-        return "missing"
-    claim = read_claim(trial_dir, claim_timeout)
-    if claim is not None and claim.alive:
-        return RUNNING
-    return PAUSED if reached_rungs(trial_dir) else "interrupted"
-
-
-def reached_rungs(trial_dir: Path) -> dict[int, float | None]:
-    """The rungs this trial has reached (steps -> the metric there; None when never validated)."""
-    return {int(step): value for step, value in read_json(trial_dir / RUNGS_FILE).items()}
-
-
-def write_marker(trial_dir: Path, status: str, **details) -> None:
-    """The completion marker: the trial is finished with `status`."""
-    write_text_atomic(trial_dir / MARKER, json.dumps({"status": status, "end": _now(), **details}, default=str))
-
-
-def is_trial_folder(folder: Path) -> bool:
-    """A folder a trial wrote (its claim comes first, then meta.json; empty: a worker killed before
-    its claim), not one that only sits in the study folder, such as a report written there
-    (`separation report runs/quick -o runs/quick/report`)."""
-    return any((folder / name).exists() for name in (CLAIM, "meta.json", "config.yaml", MARKER)) \
-        or not any(folder.iterdir())
-
-
-def read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
+# The statuses the runner and the pruning decisions name (separation.outcomes says what each means).
+PRUNED = Status.PRUNED
+PAUSED = Status.PAUSED
+RUNNING = Status.RUNNING
 
 
 @functools.lru_cache(maxsize=1)
@@ -130,10 +80,6 @@ def _device(config) -> str:
     if config.trainer.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
         return f"cuda: {torch.cuda.get_device_name(0)}"
     return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def run_trial(trial: Trial, study_dir: Path, packing: int = 1, plugins=None, engine: str = "local",
@@ -175,9 +121,9 @@ def _run_claimed(trial: Trial, trial_dir: Path, study_dir: Path, claim: TrialCla
         "device": _device(config),
         "engine": engine,
         "packing": packing,
-        "start": previous.get("start", _now()),
+        "start": previous.get("start", utc_now()),
         "attempts": int(previous.get("attempts", 0)) + 1,
-        "status": "running",
+        "status": Status.RUNNING,
         "worker": whoami(),
         "takeovers": list(previous.get("takeovers", [])) + ([claim.takeover] if claim.takeover else []),
         # One entry per sitting: where it resumed from and which corrupt checkpoints were set aside.
@@ -197,14 +143,14 @@ def _run_claimed(trial: Trial, trial_dir: Path, study_dir: Path, claim: TrialCla
             return _pause(trial_dir, meta, started, *rung)
     except TrainingInterrupted as interruption:
         # Not finished: no DONE marker, so the next run resumes from the checkpoint it just saved.
-        meta.update(status="interrupted", reason=str(interruption), end=_now(),
+        meta.update(status=Status.INTERRUPTED, reason=str(interruption), end=utc_now(),
                     seconds_this_attempt=round(time.time() - started, 1))
         write_text_atomic(trial_dir / "meta.json", json.dumps(meta, indent=2, default=str))
         raise
     except Exception as error:  # one broken trial must not stop the grid
         (trial_dir / "error.log").write_text(traceback.format_exc())
-        meta.update(status="failed", reason=f"{type(error).__name__}: {error}".splitlines()[0][:500])
-    meta["end"] = _now()
+        meta.update(status=Status.FAILED, reason=f"{type(error).__name__}: {error}".splitlines()[0][:500])
+    meta["end"] = utc_now()
     meta["seconds_this_attempt"] = round(time.time() - started, 1)
     write_text_atomic(trial_dir / "meta.json", json.dumps(meta, indent=2, default=str))
     write_text_atomic(trial_dir / MARKER, json.dumps({"status": meta["status"], "end": meta["end"]}))
@@ -214,14 +160,9 @@ def _run_claimed(trial: Trial, trial_dir: Path, study_dir: Path, claim: TrialCla
 def _pause(trial_dir: Path, meta: dict, started: float, step: int, metric: str) -> str:
     """Record a segment that stopped at rung `step`: meta.json, then the rung's metric in rungs.json."""
     value = value_after(trial_dir / "metrics.csv", metric, step)
-    meta.update(end=_now(), seconds_this_attempt=round(time.time() - started, 1), rung=step,
+    meta.update(end=utc_now(), seconds_this_attempt=round(time.time() - started, 1), rung=step,
                 reason=f"paused at rung {step}: {metric} {value if value is None else round(value, 4)}")
     write_text_atomic(trial_dir / "meta.json", json.dumps(meta, indent=2, default=str))
     reached = {str(k): v for k, v in reached_rungs(trial_dir).items()}
     write_text_atomic(trial_dir / RUNGS_FILE, json.dumps({**reached, str(step): value}))
     return PAUSED
-
-
-def clear_marker(trial_dir: Path) -> None:
-    """Make a finished trial runnable again (used to retry failed trials)."""
-    (trial_dir / MARKER).unlink(missing_ok=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 from pytorch_lightning.loggers.logger import Logger, rank_zero_experiment
 from pytorch_lightning.utilities import rank_zero_only
 
-COLUMNS = ("step", "metric", "value", "wall_time")
+from separation.training.metrics_reader import COLUMNS
 
 
 class MetricsCsvLogger(Logger):

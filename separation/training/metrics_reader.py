@@ -6,6 +6,9 @@ import csv
 import math
 from pathlib import Path
 
+# The columns of metrics.csv (written by separation.training.metrics_csv), one row per (step, metric).
+COLUMNS = ("step", "metric", "value", "wall_time")
+
 
 def value_after(path: str | Path, metric: str, steps: int) -> float | None:
     """The last value of `metric` logged once `steps` optimizer steps were done, None if none (or not finite).
