@@ -41,7 +41,6 @@ SDR_FILTER_LENGTH = 512
 SNR_BUCKETS = ((0.0, 10.0), (10.0, 20.0), (20.0, 30.0), (30.0, 40.0))
 BASE_METRICS = ("si_snr", "input_si_snr", "si_snri", "sdr", "input_sdr", "sdri", "stoi", "pesq")
 MOS_METRICS = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak")
-SUMMARY_STATS = ("mean", "median", "std", "min", "max")
 
 
 def _si_snr(estimate: np.ndarray, reference: np.ndarray) -> float:

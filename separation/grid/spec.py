@@ -70,10 +70,6 @@ class Trial:
     overrides: dict[str, Any]  # the axis values that make this trial (dotted keys)
     config: Config
 
-    @property
-    def axes(self) -> dict[str, Any]:
-        return dict(self.overrides)
-
 
 @dataclass
 class GridSpec:
