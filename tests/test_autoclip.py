@@ -6,6 +6,7 @@ import torch
 
 from conftest import tiny_speech_config
 from separation.config import ConfigError, config_from_dict
+from separation.grid.spec import trial_id
 from separation.train import train
 from separation.training import interrupt
 from separation.training.autoclip import AutoClip
@@ -97,3 +98,8 @@ def test_a_percentile_outside_0_100_is_a_one_line_config_error(percentile):
     with pytest.raises(ConfigError, match="clipping.value") as raised:
         config_from_dict({"clipping": {"mode": "autoclip", "value": percentile}})
     assert "\n" not in str(raised.value)
+
+
+def test_the_percentile_100_is_allowed_and_names_the_trial():
+    config = config_from_dict({"optimizer": {"name": "adam", "lr": 1e-3}, "clipping": {"mode": "autoclip", "value": 100}})
+    assert trial_id(config).startswith("adam-lr0.001-none-autoclip100-s0-")
