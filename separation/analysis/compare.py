@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from separation.analysis.cells import Comparison, compare, lost_seeds, seed_values, select_best, worst_value
-from separation.analysis.collect import Study, collect_study, collect_tables
+from separation.analysis.collect import collect_study, collect_tables
 from separation.analysis.findings import decisive, report_column
 from separation.analysis.stats import MIN_SEEDS, bootstrap_difference, median_iqr, probability_of_improvement
+from separation.analysis.study import Study
 from separation.errors import UserError
 
 # Columns of trials.csv that are fixed within a cell besides the factors (the registry names).

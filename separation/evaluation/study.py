@@ -30,7 +30,8 @@ from pathlib import Path
 
 import separation
 from separation.errors import UserError
-from separation.grid.trial import LOST, OK, is_trial_folder, trial_status
+from separation.grid.trial_folder import is_trial_folder, trial_status
+from separation.outcomes import OK, OUTCOMES
 from separation.outputs import fresh_folder, refuse_foreign
 
 CHECKPOINT = "last.ckpt"  # the final weights, those the training-time test metric scored
@@ -96,7 +97,7 @@ def evaluate_trial(trial: Path, split: str, extra: list[str], run=subprocess.run
 
 def plan(study_dir: Path, split: str, only_missing: bool, include_lost: bool) -> list[tuple[Path, str | None]]:
     """(trial folder, reason it is skipped or None) for every trial folder of the study, by name."""
-    wanted = (*OK, *LOST) if include_lost else OK
+    wanted = OUTCOMES if include_lost else OK
     entries = []
     for trial in sorted(p for p in study_dir.iterdir() if p.is_dir() and not p.name.startswith(".") and is_trial_folder(p)):
         status = trial_status(trial)
