@@ -84,13 +84,14 @@ def _class(target: str) -> Callable[[], type]:
     return lambda: _find(target)
 
 
-def _parts(system: str, datamodule: str, **from_config: str) -> Callable:
-    """(config) -> (system class, datamodule(config.data, seed=config.seed, **{key: config.<dotted path>}))."""
+def _parts(system: str, datamodule: str, **from_config: str | Callable) -> Callable:
+    """(config) -> (system class, datamodule(config.data, seed=config.seed, **{key: config.<dotted path>}));
+    a callable instead of a path is called with the config."""
 
     def build(config):
         from operator import attrgetter
 
-        extra = {key: attrgetter(path)(config) for key, path in from_config.items()}
+        extra = {key: path(config) if callable(path) else attrgetter(path)(config) for key, path in from_config.items()}
         return _find(system), _find(datamodule)(config.data, seed=config.seed, **extra)
 
     return build
@@ -131,7 +132,7 @@ TASKS: dict[str, Task] = {
         data_config=_class("separation.config:EnhanceDataConfig"),
         validate=_lazy("separation.config:validate_enhance_section"),
         parts=_parts("separation.systems.enhance:EnhancementSystem", "separation.data.enhance_datamodule:EnhanceDataModule",
-                     objective="objective.name"),
+                     objective="objective.name", needs_noise_only=_lazy("separation.objectives:needs_noise_only")),
         model_args=_lazy("separation.systems.enhance:enhance_model_args"),
         headline=Headline("val/si_snri", "test/si_snri", "SI-SNRi"),
         separator=_lazy("separation.inference.separate:enhance_separator"),

@@ -29,16 +29,19 @@ SPLIT_NAMES = {"train": "train", "valid": "valid", "test": "test"}  # both layou
 class EnhanceDataModule(pl.LightningDataModule):
     """Reads a generated noisy corpus or VoiceBank-DEMAND as `config` describes.
 
-    `seed` fixes the training order and crops; `objective` is the name of the
-    training objective (`separation.objectives.OBJECTIVES`): one that needs
-    noise-only clips is refused, before training, on a dataset without them.
+    `seed` fixes the training order and crops. `objective` names the training
+    objective and `needs_noise_only` says whether it trains on noise-only clips
+    (both told by the task, which knows the objective): such an objective is
+    refused, before training, on a dataset without them.
     """
 
-    def __init__(self, config: EnhanceDataConfig, seed: int, objective: str = "supervised"):
+    def __init__(self, config: EnhanceDataConfig, seed: int, objective: str = "supervised",
+                 needs_noise_only: bool = False):
         super().__init__()
         self.config = config
         self.seed = seed
         self.objective = objective
+        self.needs_noise_only = needs_noise_only
         self.segment_samples = int(round(config.segment_seconds * config.sample_rate))
         self.train_set = self.valid_set = self.test_set = None
 
@@ -57,10 +60,7 @@ class EnhanceDataModule(pl.LightningDataModule):
             check_enhancement_root(c.root, c.layout, c.sample_rate)
 
     def _check_objective(self) -> None:
-        from separation.objectives import OBJECTIVES
-
-        needs = getattr(OBJECTIVES.get(self.objective), "needs_noise_only", False)
-        if needs and not self.train_set.has_noise_only:
+        if self.needs_noise_only and not self.train_set.has_noise_only:
             raise DatasetError(
                 f"{self.config.root} ({self.config.layout} layout) has no noise-only clips in its training split, "
                 f"which objective '{self.objective}' needs (a corpus from `separation data noisy` has them)"

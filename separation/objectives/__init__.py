@@ -25,3 +25,9 @@ def build_objective(name: str, args: dict[str, Any] | None = None) -> Objective:
     if name not in OBJECTIVES:
         raise KeyError(f"unknown objective '{name}'; allowed: {', '.join(OBJECTIVES)}")
     return OBJECTIVES[name](**(args or {}))
+
+
+def needs_noise_only(config) -> bool:
+    """Whether `config.objective` trains on noise-only clips: what the enhancement task tells its datamodule,
+    so the data layer checks its corpus without importing the objectives."""
+    return bool(getattr(OBJECTIVES.get(config.objective.name), "needs_noise_only", False))
