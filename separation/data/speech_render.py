@@ -139,6 +139,6 @@ def render_speaker(
         if len(speech) < sample_rate // 10:
             raise CorpusError(f"{speaker.voice.family} voice {speaker.voice.name} produced no speech for "
                               f"'{request.text[:80]}'")
-        utterances.append(RenderedUtterance(speaker.utterance_id(index), speaker, speech.astype(np.float32), request.text,
-                                    request.pitch, request.tempo, round(factor, 4), channel))
+        utterances.append(RenderedUtterance(speaker.utterance_id(index), speaker, speech.astype(np.float32),
+                                            request.text, request.pitch, request.tempo, round(factor, 4), channel))
     return utterances
