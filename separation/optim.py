@@ -14,6 +14,8 @@ from typing import Any, Callable, Iterable
 import torch
 from torch.optim import lr_scheduler
 
+from separation.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class OptimizerEntry:
@@ -43,8 +45,6 @@ def _optimizer_extra_args(name: str) -> list[str]:
 
 
 def check_optimizer_args(name: str, args: dict[str, Any], key: str = "optimizer.args") -> None:
-    from separation.config import ConfigError
-
     allowed = _optimizer_extra_args(name)
     for arg in args:
         if arg not in allowed:
@@ -144,8 +144,6 @@ def _scheduler_args(name: str) -> list[str]:
 
 
 def check_scheduler_args(name: str, args: dict[str, Any], key: str = "scheduler.args") -> None:
-    from separation.config import ConfigError
-
     allowed = _scheduler_args(name)
     for arg in args:
         if arg not in allowed:

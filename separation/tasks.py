@@ -9,14 +9,21 @@ Training (`separation.train`), configuration (`separation.config`), the CLI,
 inference and the study report look the task up here instead of branching on
 its name, so a new task is one new entry.
 
-Heavy parts (Lightning, torch models) are imported only when a function of an
-entry is called, so reading a config stays cheap.
+Each task's config `data` section and its checks live below this registry
+(`separation.data_config.<task>`) and are imported here; heavy parts (Lightning,
+torch models) are imported only when a function of an entry is called, so
+reading a config stays cheap.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Callable
+
+from separation.data_config.enhance import EnhanceDataConfig, validate_enhance_section
+from separation.data_config.music import MusicDataConfig, validate_music_section
+from separation.data_config.speech import DataConfig, validate_speech_section
+from separation.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -36,7 +43,8 @@ class Headline:
 @dataclass(frozen=True)
 class Task:
     name: str
-    # The dataclass of the config's `data` section, and its checks (raise ConfigError).
+    # The dataclass of the config's `data` section (returned by a function, so an entry may also name
+    # one lazily), and its checks (raise ConfigError); both in `separation.data_config`.
     data_config: Callable[[], type]
     validate: Callable[[Any, Any], None]  # (config, models registry) -> None
     # (config) -> (LightningModule class, LightningDataModule instance seeded by config.seed)
@@ -79,11 +87,6 @@ def _lazy(target: str) -> Callable:
     return call
 
 
-def _class(target: str) -> Callable[[], type]:
-    """`"module:name"` -> a function returning the class `name` of `module`, imported when asked."""
-    return lambda: _find(target)
-
-
 def _parts(system: str, datamodule: str, **from_config: str | Callable) -> Callable:
     """(config) -> (system class, datamodule(config.data, seed=config.seed, **{key: config.<dotted path>}));
     a callable instead of a path is called with the config."""
@@ -100,8 +103,8 @@ def _parts(system: str, datamodule: str, **from_config: str | Callable) -> Calla
 TASKS: dict[str, Task] = {
     "speech": Task(
         name="speech",
-        data_config=_class("separation.config:DataConfig"),
-        validate=_lazy("separation.config:validate_speech_section"),
+        data_config=lambda: DataConfig,
+        validate=validate_speech_section,
         parts=_parts("separation.systems.speech:SpeechSeparationSystem", "separation.data.speech_datamodule:SpeechDataModule"),
         model_args=_lazy("separation.systems.speech:speech_model_args"),
         headline=Headline("val/si_snri", "test/si_snri", "SI-SNRi"),
@@ -114,8 +117,8 @@ TASKS: dict[str, Task] = {
     ),
     "music": Task(
         name="music",
-        data_config=_class("separation.config:MusicDataConfig"),
-        validate=_lazy("separation.config:validate_music_section"),
+        data_config=lambda: MusicDataConfig,
+        validate=validate_music_section,
         parts=_parts("separation.systems.music:MusicSeparationSystem", "separation.data.music_datamodule:MusicDataModule"),
         model_args=_lazy("separation.systems.music:music_model_args"),
         headline=Headline("val/sdr", "test/sdr", "SDR", "test/sdri", "SDRi",
@@ -129,8 +132,8 @@ TASKS: dict[str, Task] = {
     ),
     "enhance": Task(
         name="enhance",
-        data_config=_class("separation.config:EnhanceDataConfig"),
-        validate=_lazy("separation.config:validate_enhance_section"),
+        data_config=lambda: EnhanceDataConfig,
+        validate=validate_enhance_section,
         parts=_parts("separation.systems.enhance:EnhancementSystem", "separation.data.enhance_datamodule:EnhanceDataModule",
                      objective="objective.name", needs_noise_only=_lazy("separation.objectives:needs_noise_only")),
         model_args=_lazy("separation.systems.enhance:enhance_model_args"),
@@ -149,7 +152,5 @@ TASKS: dict[str, Task] = {
 def get_task(name: str) -> Task:
     """The entry of `name`; ConfigError (one line, naming the choices) when there is none."""
     if name not in TASKS:
-        from separation.config import ConfigError
-
         raise ConfigError(f"config key 'task' is '{name}'; allowed: {', '.join(TASKS)}")
     return TASKS[name]

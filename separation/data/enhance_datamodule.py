@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
-from separation.config import EnhanceDataConfig
+from separation.data_config.enhance import EnhanceDataConfig
 from separation.data.enhance_datasets import (
     EnhancementDataset,
     check_enhancement_root,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
-from separation.config import MusicDataConfig, validate_music_data
+from separation.data_config.music import MusicDataConfig, validate_music_data
 from separation.data.music_datasets import (
     MusicDataError,
     MusicEvalDataset,

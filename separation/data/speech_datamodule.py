@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
-from separation.config import DataConfig
+from separation.data_config.speech import DataConfig
 from separation.data.resumable import ResumableLoader
 from separation.data.sharding import EvalShard, process_share
 from separation.data.speech_datasets import (

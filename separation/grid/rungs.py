@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from separation.config import ConfigError
+from separation.errors import ConfigError
 
 KEYS = ("rungs", "keep", "within", "metric")
 GLOBAL = "global"  # `within: global`: every cell in one group

@@ -46,13 +46,13 @@ from typing import Any
 from separation.config import (
     NON_TRAINING_KEYS,
     Config,
-    ConfigError,
     apply_overrides,
     config_from_dict,
     config_to_dict,
     flatten,
     read_yaml,
 )
+from separation.errors import ConfigError
 from separation.grid.rungs import Rungs, parse_rungs
 
 SPEC_KEYS = ("study", "base", "set", "axes", "include", "exclude", "targets", "stop_at_target", "description", "baselines",

@@ -12,6 +12,7 @@ from typing import Any
 
 from torch import nn
 
+from separation.errors import ConfigError
 from separation.models.cleanunet import CleanUNet
 from separation.models.convtasnet import ConvTasNetDenoiser
 from separation.models.magnitude_denoisers import CRCED, CRNN
@@ -38,8 +39,6 @@ def _constructor_parameters(cls: type) -> list[str]:
 
 def check_model_args(name: str, args: dict[str, Any], key: str = "model.args") -> None:
     """Raise ConfigError naming the first argument the model's constructor lacks."""
-    from separation.config import ConfigError
-
     allowed = _constructor_parameters(MODELS[name])
     for arg in args:
         if arg not in allowed:

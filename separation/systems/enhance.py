@@ -17,7 +17,8 @@ import inspect
 
 import torch
 
-from separation.config import Config, ConfigError
+from separation.config import Config
+from separation.errors import ConfigError
 from separation.evaluation.collapse import WrongSourceProbe
 from separation.losses import si_snr
 from separation.losses.enhance import default_loss

@@ -20,7 +20,8 @@ import inspect
 
 import torch
 
-from separation.config import Config, ConfigError
+from separation.config import Config
+from separation.errors import ConfigError
 from separation.evaluation.music import global_sdr, oracle_ratio_mask
 from separation.models import MODELS
 from separation.models.stft import STFT

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from separation.atomic import write_json_atomic
-from separation.config import NON_TRAINING_KEYS, Config, ConfigError, config_from_dict, config_to_dict, flatten, read_yaml
-from separation.errors import UserError
+from separation.config import NON_TRAINING_KEYS, Config, config_from_dict, config_to_dict, flatten, read_yaml
+from separation.errors import ConfigError, UserError
 from separation.optim import SHAPED_BY_BUDGET
 from separation.training.precision import resolve_precision
 
