@@ -12,9 +12,11 @@ import math
 import re
 from pathlib import Path
 
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 import numpy as np
 
-from separation.analysis.figures import DPI, plt
+from separation.analysis.figures import make_room, plt, save
 from separation.analysis.pruning import FILE, GLOBAL, Outcome, replay_ladder, table
 from separation.analysis.stats import LEVEL, MIN_SEEDS, RESAMPLES
 from separation.analysis.study import Study
@@ -52,32 +54,32 @@ def draw(outcomes: list[Outcome], path: Path, unit: str) -> None:
     the study compares optimizers (or another hue), how many kept their final-best setting under each rule."""
     groups = len(outcomes[0].per_group)
     fig, axes = plt.subplots(2 if groups else 1, 1, figsize=(6.4, 6.0 if groups else 4.2), sharex=True, squeeze=False,
-                             gridspec_kw={"height_ratios": [2, 1]} if groups else None)
+                             gridspec_kw={"height_ratios": [2, 1]} if groups else None, layout="constrained")
     top = axes[0][0]
-    seen = set()
+    shown = {}  # marker label -> a handle, for the legend of rule families
     for o in outcomes:
         marker, label = _MARKERS[(o.rule.family, o.rule.within == GLOBAL)]
         colour = "C0" if safe(o) else "C3"
         r = o.regret
         if math.isfinite(r.estimate):
             errors = [[r.estimate - r.low], [r.high - r.estimate]] if math.isfinite(r.low) else None
-            top.errorbar(100 * o.saved, r.estimate, yerr=errors, fmt=marker, color=colour, capsize=3,
-                         label=None if label in seen else label, markersize=6, alpha=0.85)
-            seen.add(label)
+            top.errorbar(100 * o.saved, r.estimate, yerr=errors, fmt=marker, color=colour, capsize=3, markersize=6, alpha=0.85)
+            shown.setdefault(label, Line2D([], [], marker=marker, color="0.3", linestyle="none", markersize=6))
         if groups:
             kept = sum(survived for *_, survived in o.per_group.values())
             axes[1][0].plot(100 * o.saved, kept, marker, color=colour, markersize=6, alpha=0.85)
     top.axhline(0, color="grey", linewidth=0.8)
     top.set_ylabel(f"regret of the selected cell\n({unit}, final validation)")
-    top.set_title("Pruning rules replayed on the study's curves\n(blue: same selection and every final-best setting kept)",
-                  fontsize=9)
-    top.legend(fontsize=8, loc="best")
+    top.set_title("Pruning rules replayed on this study's curves")
+    colours = [(Patch(color="C0"), "same selection" + (", every final-best setting kept" if groups else "")),
+               (Patch(color="C3"), "otherwise")]
+    entries = [*((handle, label) for label, handle in shown.items()), *colours]
+    make_room(fig, [fig.legend(*zip(*entries), loc="outside right upper")], 1, 0)
     if groups:
         axes[1][0].set_ylim(-0.3, groups + 0.3)
         axes[1][0].set_ylabel("final-best settings\nkept (of %d)" % groups)
     axes[-1][0].set_xlabel("compute saved (% of the study's optimizer steps)")
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
+    save(fig, path)
 
 
 def section(study: Study, out_dir: Path) -> str:
