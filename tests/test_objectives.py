@@ -47,6 +47,7 @@ def test_registry_holds_the_three_objectives_and_every_argument_has_a_default():
     ("pu", {"gamma": 0}, "gamma must be a positive number"),
     ("pu", {"beta": -1.0}, "beta must be a non-negative number"),
     ("mixit", {"snr_max": -30}, "snr_max must be a positive number"),
+    ("supervised", {"loss": "l2"}, "objective.args.loss must be one of neg_si_snr, l1_mrstft, magnitude_mse, got 'l2'"),
 ])
 def test_bad_arguments_are_refused_in_one_line(name, args, message):
     with pytest.raises(ValueError, match=message) as error:
@@ -281,3 +282,19 @@ def test_each_objective_trains_one_step_then_overfits_one_batch(name, model_args
         estimate = objective.enhance(model.eval(), batch["noisy"])
     assert estimate.shape == batch["noisy"].shape and torch.isfinite(estimate).all()
     assert (si_snr(estimate, batch["clean"]) - si_snr(batch["noisy"], batch["clean"])).mean() > 1.0
+
+
+def test_supervised_loss_argument_replaces_the_family_loss_in_the_training_shell():
+    from separation.config import config_from_dict
+    from separation.losses.enhance import L1MultiResolutionSTFT, NegativeSISNR
+    from separation.systems.enhance import EnhancementSystem
+
+    def system(objective):
+        return EnhancementSystem(config_from_dict({
+            "task": "enhance", "model": {"name": "cleanunet", "args": {
+                "channels": 4, "max_channels": 8, "encoder_layers": 2, "transformer_layers": 1, "heads": 2,
+                "d_model": 8, "d_inner": 16}},
+            "data": {"root": "data/noisy", "layout": "noisy", "sample_rate": 16000}, "objective": objective}))
+
+    assert isinstance(system({"name": "supervised"}).family_loss, L1MultiResolutionSTFT)  # CleanUNet's own
+    assert isinstance(system({"name": "supervised", "args": {"loss": "neg_si_snr"}}).family_loss, NegativeSISNR)

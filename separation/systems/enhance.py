@@ -21,7 +21,7 @@ from separation.config import Config
 from separation.errors import ConfigError
 from separation.evaluation.collapse import WrongSourceProbe
 from separation.losses import si_snr
-from separation.losses.enhance import default_loss
+from separation.losses.enhance import build_enhance_loss, default_loss
 from separation.models import MODELS
 from separation.objectives import build_objective
 from separation.systems.base import SeparationSystem, peak_normalised
@@ -57,8 +57,10 @@ class EnhancementSystem(SeparationSystem):
         except ValueError as error:
             raise ConfigError(f"config key 'objective.name' is '{config.objective.name}', which cannot train model "
                               f"'{self.model_name}': {error}") from None
-        # A submodule, so its STFT windows follow the model to its device.
-        self.family_loss = default_loss(self.model_name, self.model_args)
+        # A submodule, so its STFT windows follow the model to its device. An objective may name its own
+        # loss in the family loss's place (supervised's `loss` argument).
+        own = getattr(self.objective, "loss_name", None)
+        self.family_loss = build_enhance_loss(own) if own else default_loss(self.model_name, self.model_args)
         # A speech estimate that is the noise (MixIT's swapped roles) is an outcome, reported like collapse.
         self.wrong_source_probe = WrongSourceProbe()
 
