@@ -23,8 +23,8 @@ import yaml
 
 from separation.analysis.evaluation import collect_evaluations, read_evaluations
 from separation.analysis.study import FACTORS, Study
-from separation.config import ConfigError, config_to_dict, flatten
-from separation.errors import UserError
+from separation.config import config_to_dict, flatten
+from separation.errors import ConfigError, UserError
 from separation.grid.spec import GridSpec, load_spec
 from separation.grid.trial_folder import is_trial_folder, read_json, trial_status
 # LOST and OK are not used here; figures.py and scripts/headline_figure.py have imported them from this module.
