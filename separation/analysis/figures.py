@@ -662,13 +662,12 @@ def lr_sensitivity(study: Study, path: Path) -> str | None:
     if not (swept > 1).any():
         return "the study sweeps no learning rate (one per optimizer)"
     palette = colours(study)
-    panels = []  # (title, cells): a panel where some setting was run at several LRs, and something to show
+    panels = []  # (title, cells) with at least one seed value or lost seed
     for title, cells in _panels(study, [f for f in study.varying if f not in ("optimizer", "lr", study.hue)]):
-        if (cell_rows.loc[cells].groupby(study.hue)["lr"].nunique() > 1).any() and \
-                any(_lost(study, c) or seed_values(study, c, "val_final").size for c in cells):
+        if any(_lost(study, c) or seed_values(study, c, "val_final").size for c in cells):
             panels.append((title, cells))
     if not panels:
-        return "no setting has a final validation value at several learning rates"
+        return "no cell has a final validation value"
     fig, axes = _grid(len(panels))
     style = _style_of(study)
     per_axis, any_lost = [], False
