@@ -27,7 +27,7 @@ from separation.config import config_to_dict, flatten
 from separation.errors import ConfigError, UserError
 from separation.grid.spec import GridSpec, load_spec
 from separation.grid.trial_folder import is_trial_folder, read_json, trial_status
-# LOST and OK are not used here; figures.py and scripts/headline_figure.py have imported them from this module.
+# LOST and OK are not used here: scripts/headline_figure.py imports them from this module.
 from separation.outcomes import LOST, OK, OUTCOMES  # noqa: F401
 from separation.tasks import TASKS, Headline
 from separation.training.metrics_reader import COLUMNS
