@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 import shutil
 
 import numpy as np
@@ -342,3 +343,26 @@ def test_report_regenerates_from_its_own_tables(study, tmp_path):
     (tmp_path / "base.yaml").write_text(BASE)
     with pytest.raises(UserError, match="not trials of"):
         write_report_from_tables(copy, other)
+
+
+def test_report_opens_with_its_verdict_box(study):
+    """Under the title and before Status: at most 10 lines naming the question, the selected cell and an interval."""
+    lines = study["report"].read_text().splitlines()
+    assert lines[0] == "# Study report: synth" and lines[1] == ""
+    box = []
+    for line in lines[2:]:
+        if not line.startswith(">"):
+            break
+        box.append(line)
+    assert box[0] == "> **Verdict.** Which optimizer wins, and do plateau decay and clipping help?"
+    assert 4 <= len(box) <= 10
+    assert lines.index("## Status") > 2 + len(box)
+    best = re.search(r"Best cell on validation: \*\*`(.+?)`\*\*", "\n".join(lines)).group(1)
+    assert f"> - **Selected setting:** `{best}` (best on validation)" in box
+    assert any("[95% CI " in line for line in box)
+    # Each testable claim is answered as the Findings answer it; the untestable one is left to them.
+    assert "> - **Adam is the best optimizer:** not resolved: adam minus sgd_momentum" in "\n".join(box)
+    assert "> - **Gradient clipping improves results:** not resolved: clipped minus unclipped" in "\n".join(box)
+    assert not any("StepLR" in line for line in box)
+    assert any(line.startswith("> - **Budget:** svoice, ") and " trials; " in line for line in box)
+    assert not any("Caveat" in line for line in box)  # the best cell gains about 6.5 dB: no early-training caveat

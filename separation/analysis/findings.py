@@ -25,6 +25,8 @@ class Claim:
     statement: str
     verdict: str  # supported | contradicted | not resolved | not testable
     text: str  # markdown: the evidence, one comparison per line
+    # The comparisons the verdict rests on, as (name of a, name of b, comparison): the report's verdict box quotes them.
+    evidence: tuple[tuple[str, str, Comparison], ...] = ()
 
 
 def _num(value: float) -> str:
@@ -133,7 +135,8 @@ def _adam_is_best(study: Study, column: str) -> Claim:
         + "; ".join(f"{name}: `{cell}`" for name, cell in best.items()) + "."
     ]
     lines += [f"- {describe(study, c, 'adam', name)}" for c, name in zip(comparisons, others)]
-    return Claim(statement, _verdict(comparisons), "\n".join(lines))
+    return Claim(statement, _verdict(comparisons), "\n".join(lines),
+                 tuple(("adam", name, c) for c, name in zip(comparisons, others)))
 
 
 def _plateau_beats_step(study: Study, column: str) -> Claim:
@@ -182,7 +185,7 @@ def _best_against_best(study: Study, statement: str, main: Comparison, pairs, na
     summary = _matched_summary(pairs, a, b, matched)
     if summary and len(pairs) > 1:
         lines.append(f"- {summary}")
-    return Claim(statement, _verdict([main]), "\n".join(lines))
+    return Claim(statement, _verdict([main]), "\n".join(lines), ((a, b, main),))
 
 
 def claims(study: Study, column: str) -> list[Claim]:

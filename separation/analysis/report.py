@@ -6,7 +6,7 @@
                                   comparisons.csv  every cell against the best one (bootstrap CI, P(better))
                                   evaluation.csv   `separation evaluate` scores per evaluated trial and baseline
                                   figures/*.png
-                                  REPORT.md     question, setup, tables, figures, findings
+                                  REPORT.md     verdict box, question, setup, tables, figures, findings
 
 Everything is written into a fresh temporary folder first, then moved into the
 output folder file by file, REPORT.md last (`separation.outputs.install_files`).
@@ -15,7 +15,8 @@ README.md): they are kept. A folder that is not a report of this suite (see
 `is_report_folder`) is written into only with `force`; a file is never replaced.
 
 This module writes the files and assembles REPORT.md; its sections are
-rendered by `report_setup` (header, status, setup, method), `report_results`
+rendered by `report_verdict` (the box of answers under the title), `report_setup`
+(header, status, setup, method), `report_results`
 (cells, selection, findings, early ranking), `report_evaluation` (full test
 evaluation, optimizers within groups) and `pruning_section`, in the Markdown
 of `separation.analysis.markdown`. Importing it loads no torch: the model's
@@ -38,6 +39,7 @@ from separation.analysis.findings import report_column
 from separation.analysis.report_evaluation import evaluation_section, within_section
 from separation.analysis.report_results import cells_section, early_ranking_section, findings_section, selection_section
 from separation.analysis.report_setup import header_section, method_section, provenance_lines, setup_section, status_section
+from separation.analysis.report_verdict import verdict_box
 from separation.analysis.study import Study
 from separation.atomic import write_text_atomic
 from separation.errors import UserError
@@ -68,8 +70,12 @@ FILES = """## Files
 def render(study: Study, table: pd.DataFrame, drawn, spec_path, study_dir_arg: str, out_dir_arg: str,
            ranked: dict | None, pruning: str = "") -> str:
     column = report_column(study)
+    # The verdict box opens the report, right under its title: the answer before the evidence.
+    title, rest = header_section(study, spec_path, study_dir_arg, out_dir_arg).split("\n", 1)
     return "\n".join([
-        header_section(study, spec_path, study_dir_arg, out_dir_arg),
+        title, "",
+        verdict_box(study, spec_path, column, ranked),
+        rest.lstrip("\n"),
         status_section(study),
         setup_section(study),
         method_section(study, column),

@@ -1,0 +1,70 @@
+"""The verdict box on committed studies' tables: it quotes the findings' own numbers, and says when a study
+only read early training (a best cell under +3 dB) or did not beat its noisy input."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from separation.analysis.collect import collect_tables
+from separation.analysis.findings import claims, report_column
+from separation.analysis.report_results import selection_section
+from separation.analysis.report_verdict import MAX_LINES, SMALL_GAIN_DB, first_sentence, verdict_box
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _box(name: str) -> tuple[object, str, list[str]]:
+    spec = ROOT / "experiments" / f"{name}.yaml"
+    study = collect_tables(ROOT / "results" / name, spec)
+    column = report_column(study)
+    return study, column, verdict_box(study, spec, column, None).splitlines()
+
+
+@pytest.fixture(scope="module")
+def clipping():
+    return _box("svoice_clipping")
+
+
+def test_the_box_quotes_the_selection_and_the_claims(clipping):
+    study, column, box = clipping
+    assert len(box) <= MAX_LINES and box[0] == "> **Verdict.** Does gradient clipping improve SVoice?"
+    selected = re.search(r"Best cell on validation: \*\*`(.+?)`\*\*.*?, test (\S+) \[(\S+), (\S+)\] dB",
+                         selection_section(study, column))
+    cell, median, q25, q75 = selected.groups()
+    assert box[1].startswith(f"> - **Selected setting:** `{cell}` (best on validation): "
+                             f"test SI-SNRi {float(median):+.2f} [{float(q25):+.2f}, {float(q75):+.2f}] dB")
+    for claim in claims(study, column):
+        answered = [line for line in box if line.startswith(f"> - **{claim.statement}:**")]
+        if claim.verdict == "not testable":
+            assert not answered
+        else:
+            assert answered and answered[0].startswith(f"> - **{claim.statement}:** {claim.verdict}: ")
+            assert "[95% CI " in answered[0]
+
+
+def test_a_best_cell_under_three_db_gets_the_early_training_caveat(clipping):
+    _, _, box = clipping
+    assert SMALL_GAIN_DB == 3.0
+    caveat = [line for line in box if line.startswith("> - **Caveat:**")]
+    assert caveat == ["> - **Caveat:** 256 steps of a 0.28 M model whose best cell reaches +1.26 dB SI-SNRi: "
+                      "early training only, so the ranking is of how the settings start, not of trained models."]
+    assert "beats the mixture" in box[1]
+
+
+def test_enhancement_says_whether_the_best_cell_beats_the_noisy_input():
+    _, _, box = _box("enhance_optimizers")
+    assert "SI-SNRi against the noisy input (0 dB): -1.95 [95% CI " in box[1]
+    assert box[1].endswith("worse than the noisy input.")
+    assert any(line.startswith("> - **Caveat:**") and "does not beat the noisy input" in line for line in box)
+
+
+def test_a_well_trained_best_cell_has_no_caveat():
+    _, _, box = _box("unet_optimizers_cpu")  # adagrad's best cell: +8 dB SDRi
+    assert not any("Caveat" in line for line in box)
+    assert "SDRi against the mixture (0 dB): +8.02" in box[1]
+
+
+def test_first_sentence_is_not_ended_by_a_decimal_point_or_an_abbreviation():
+    assert first_sentence("Adam 1e-4 at 0.5 dB, e.g. here. Then more.") == "Adam 1e-4 at 0.5 dB, e.g. here."
+    assert first_sentence("Which is best? More.") == "Which is best?"
