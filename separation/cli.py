@@ -9,11 +9,19 @@ saving a checkpoint (rerun to resume).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from separation.data.voice_families import DEFAULT_FAMILIES, FAMILIES  # standard library only, as is the next
 from separation.grid.claim import DEFAULT_TIMEOUT as CLAIM_TIMEOUT  # standard library only: --help stays fast
+
+# Where `train` and `grid` write when no -o names a folder: $SEPARATION_RUNS, else runs/.
+RUNS_ENV = "SEPARATION_RUNS"
+
+
+def _runs_root() -> str:
+    return os.environ.get(RUNS_ENV) or "runs"
 
 
 def _train(args) -> int:
@@ -26,7 +34,7 @@ def _train(args) -> int:
     if args.run_dir:
         config.run_dir = args.run_dir
     elif not config.run_dir:
-        config.run_dir = str(Path("runs") / Path(args.config).stem)  # one folder per config, none shared
+        config.run_dir = str(Path(_runs_root()) / Path(args.config).stem)  # one folder per config, none shared
     # Ctrl-C / kill: finish the step, save it, exit 130 / 143; Lightning's banners and warnings go to RUN/train.log
     with handle_signals(), quiet_run(config.run_dir):
         result = train(config, restart=args.restart)
@@ -304,12 +312,13 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser(
         "train", help="train one run from a YAML config",
         description="Train one run from a YAML config. Writes into the run folder (-o, else the config's "
-        "run_dir, else runs/<config file name>): config.yaml, metrics.csv, TensorBoard events, last.ckpt, best.ckpt, "
+        "run_dir, else ROOT/<config file name> with ROOT $SEPARATION_RUNS or runs): config.yaml, metrics.csv, TensorBoard events, last.ckpt, best.ckpt, "
         "summary.json and train.log. Run again, it resumes from last.ckpt.")
     train.add_argument("config", help="YAML training config (see experiments/)")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. optimizer.lr=1e-3")
     train.add_argument("-o", "--output", dest="run_dir", metavar="RUN_DIR",
-                       help="the run folder (default: the config's run_dir, else runs/<config file name>)")
+                       help="the run folder (default: the config's run_dir, else ROOT/<config file name>, "
+                       "ROOT being $SEPARATION_RUNS when set, else runs)")
     _renamed(train, "--run-dir", "-o/--output", "run_dir")
     train.add_argument("--restart", action="store_true",
                        help="move a run already in the run folder aside (renamed <folder>.restarted-<UTC time>, never "
@@ -318,13 +327,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     grid = commands.add_parser(
         "grid", help="train every trial of a grid spec (skips finished, resumes interrupted)",
-        description="Train every trial of a grid spec. Writes ROOT/<study>/<trial id>/ per trial (ROOT: -o, default runs): config.yaml, "
+        description="Train every trial of a grid spec. Writes ROOT/<study>/<trial id>/ per trial (ROOT: -o, else $SEPARATION_RUNS, else runs): config.yaml, "
         "meta.json (commit, versions, device, status and why), metrics.csv, TensorBoard events, last.ckpt, train.log "
         "and DONE last. Skips finished trials, resumes interrupted ones; any number of workers may share a study.")
     grid.add_argument("spec", help="grid spec YAML (see experiments/)")
     grid.add_argument("--dry-run", action="store_true", help="print the trials and their state; train nothing")
-    grid.add_argument("-o", "--output", dest="runs", default="runs", metavar="ROOT",
-                      help="root folder of studies: trials go to ROOT/<study>/<trial id>/")
+    grid.add_argument("-o", "--output", dest="runs", default=_runs_root(), metavar="ROOT",
+                      help="root folder of studies: trials go to ROOT/<study>/<trial id>/; the default is "
+                      "$SEPARATION_RUNS when set")
     _renamed(grid, "--runs", "-o/--output", "runs")
     grid.add_argument("--engine", choices=("local", "ray"), default="local",
                       help="local: trials one after another in this process; ray: trials as Ray tasks")

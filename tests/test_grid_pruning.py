@@ -118,7 +118,7 @@ def test_pruning_is_validated_and_does_not_change_trial_ids(speech_corpus, tmp_p
 
 
 def _grid(path: Path, runs: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "separation", "grid", str(path), "--runs", str(runs), *extra],
+    return subprocess.Popen([sys.executable, "-m", "separation", "grid", str(path), "-o", str(runs), *extra],
                             cwd=path.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -170,7 +170,7 @@ def test_kill_9_mid_rung_then_rerun_completes_without_retraining_or_a_second_dec
     process.wait()
     first = json.loads(decision_path(study, 6, "adam").read_text())
     assert first["decided_by"]["pid"] == process.pid
-    done = subprocess.run([sys.executable, "-m", "separation", "grid", str(path), "--runs", str(runs)],
+    done = subprocess.run([sys.executable, "-m", "separation", "grid", str(path), "-o", str(runs)],
                           cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     assert json.loads(decision_path(study, 6, "adam").read_text()) == first  # not taken again
@@ -184,7 +184,7 @@ def test_kill_9_mid_rung_then_rerun_completes_without_retraining_or_a_second_dec
 
 def test_dry_run_shows_each_trials_rung_and_state(lone):
     path, study_dir, _ = lone
-    done = subprocess.run([sys.executable, "-m", "separation", "grid", str(path), "--runs", str(study_dir.parent), "--dry-run"],
+    done = subprocess.run([sys.executable, "-m", "separation", "grid", str(path), "-o", str(study_dir.parent), "--dry-run"],
                           capture_output=True, text=True, cwd=path.parent)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()

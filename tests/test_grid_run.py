@@ -1,6 +1,7 @@
 """Running grids: trial directories, divergence as an outcome, kill-and-resume, Ray."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -74,10 +75,25 @@ def test_dry_run_counts_states(speech_corpus, tmp_path):
     (runs / "g" / spec.trials[0].id).mkdir(parents=True)
     (runs / "g" / spec.trials[0].id / MARKER).write_text(json.dumps({"status": "completed"}))
     (runs / "g" / spec.trials[1].id).mkdir()
-    done = subprocess.run([sys.executable, "-m", "separation", "grid", str(path), "--dry-run", "--runs", str(runs)],
+    done = subprocess.run([sys.executable, "-m", "separation", "grid", str(path), "--dry-run", "-o", str(runs)],
                           capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "3 trials" in done.stdout and "1 completed" in done.stdout and "1 interrupted" in done.stdout and "1 missing" in done.stdout
+
+
+def test_grid_root_defaults_to_separation_runs(speech_corpus, tmp_path):
+    """Without -o the study is looked for under $SEPARATION_RUNS, not ./runs."""
+    path = write_spec(tmp_path, speech_corpus, {"seed": [0, 1]})
+    spec = load_spec(path)
+    shared = tmp_path / "shared"
+    (shared / "g" / spec.trials[0].id).mkdir(parents=True)
+    (shared / "g" / spec.trials[0].id / MARKER).write_text(json.dumps({"status": "completed"}))
+    env = {**os.environ, "SEPARATION_RUNS": str(shared)}
+    done = subprocess.run([sys.executable, "-m", "separation", "grid", str(path), "--dry-run"],
+                          capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert f"2 trials in {shared / 'g'}: 1 completed" in done.stdout
+    assert not (tmp_path / "runs").exists()
 
 
 def test_sigkill_mid_trial_then_rerun_resumes(speech_corpus, tmp_path):
@@ -87,7 +103,7 @@ def test_sigkill_mid_trial_then_rerun_resumes(speech_corpus, tmp_path):
     spec = load_spec(path)
     runs = tmp_path / "runs"
     first, second = (runs / "g" / t.id for t in spec.trials)
-    command = [sys.executable, "-m", "separation", "grid", str(path), "--runs", str(runs)]
+    command = [sys.executable, "-m", "separation", "grid", str(path), "-o", str(runs)]
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     # Wait until the second trial has checkpointed at least one epoch, then kill without warning.

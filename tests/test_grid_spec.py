@@ -87,6 +87,20 @@ def test_include_with_a_list_of_seeds_extends_chosen_cells(tmp_path):
         load_spec(write(tmp_path, sweep + "include:\n  - {optimizer.name: adam, seed: []}\n"))
 
 
+def test_clipping_value_under_mode_none_leaves_the_id_alone(tmp_path):
+    """Nothing is clipped under mode none, so its value is no part of the trial: one id whatever it says."""
+    axis = "  clipping: [{mode: none}, {mode: none, value: 3}, {mode: norm, value: 3}]\n"
+    spec = load_spec(write(tmp_path, "study: s\nbase: base.yaml\naxes:\n" + axis))
+    assert [(t.config.clipping.mode, t.config.clipping.value) for t in spec.trials] == [("none", None), ("norm", 3)]
+    plain = load_spec(write(tmp_path, "study: s\nbase: base.yaml\naxes:\n  seed: [0]\n")).trials[0]
+    from_base = load_spec(write(tmp_path, "study: s\nbase: base.yaml\naxes:\n  seed: [0]\n",
+                                BASE + "clipping: {mode: none, value: 7}\n")).trials[0]
+    assert from_base.config.clipping.value == 7 and from_base.id == plain.id == spec.trials[0].id
+    # The value still counts where it is used.
+    assert len({t.id for t in load_spec(write(tmp_path, GRID.replace("value: 5}", "value: 2}"))).trials} -
+               {t.id for t in load_spec(write(tmp_path, GRID)).trials}) == 12
+
+
 def test_other_config_keys_are_axes(tmp_path):
     spec = load_spec(write(tmp_path, "study: s\nbase: base.yaml\naxes:\n  data.batch_size: [2, 4]\n  seed: [3]\n"))
     assert sorted(t.config.data.batch_size for t in spec.trials) == [2, 4]

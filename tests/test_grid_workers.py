@@ -19,7 +19,7 @@ from test_grid_run import write_spec
 
 
 def _grid(path: Path, runs: Path, *extra: str, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "separation", "grid", str(path), "--runs", str(runs), *extra],
+    return subprocess.Popen([sys.executable, "-m", "separation", "grid", str(path), "-o", str(runs), *extra],
                             cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -72,7 +72,7 @@ def test_a_live_claim_is_skipped_and_shown_by_dry_run(speech_corpus, tmp_path):
         result = run_local(spec, runs)
         assert result == {spec.trials[0].id: "running", spec.trials[1].id: "completed"}
         assert exit_status(result) == 0  # another worker's trial is not an error
-        done = subprocess.run([sys.executable, "-m", "separation", "grid", str(path), "--runs", str(runs), "--dry-run"],
+        done = subprocess.run([sys.executable, "-m", "separation", "grid", str(path), "-o", str(runs), "--dry-run"],
                               capture_output=True, text=True, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
         row = next(line for line in done.stdout.splitlines() if line.startswith(spec.trials[0].id))
@@ -179,14 +179,14 @@ def test_grid_exit_status_says_whether_trials_failed(speech_corpus, tmp_path):
     (tmp_path / "a").mkdir()
     good = write_spec(tmp_path / "a", speech_corpus, {"optimizer": [{"name": "adam", "lr": 1e-3}, {"name": "sgd", "lr": 1e12}]},
                       epochs=1)
-    done = subprocess.run([sys.executable, "-m", "separation", "grid", str(good), "--runs", str(tmp_path / "runs")],
+    done = subprocess.run([sys.executable, "-m", "separation", "grid", str(good), "-o", str(tmp_path / "runs")],
                           capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr  # diverged is an outcome, not an error
     assert done.stdout.strip().splitlines()[-1].startswith("g: 2 trials: 1 completed, 1 diverged")
     (tmp_path / "b").mkdir()
     bad = write_spec(tmp_path / "b", speech_corpus, {"data.root": [str(speech_corpus), str(tmp_path / "no_corpus")]},
                      epochs=1, study="h")
-    done = subprocess.run([sys.executable, "-m", "separation", "grid", str(bad), "--runs", str(tmp_path / "runs")],
+    done = subprocess.run([sys.executable, "-m", "separation", "grid", str(bad), "-o", str(tmp_path / "runs")],
                           capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == EXIT_TRIALS_FAILED == 3, done.stderr
     assert done.stdout.strip().splitlines()[-1].startswith("h: 2 trials: 1 completed, 1 failed")

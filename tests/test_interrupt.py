@@ -96,7 +96,7 @@ def test_sigterm_during_grid_exits_143_and_leaves_the_trial_interrupted(speech_c
     spec = load_spec(path)
     runs = tmp_path / "runs"
     first = runs / "g" / spec.trials[0].id
-    command = [sys.executable, "-m", "separation", "grid", str(path), "--runs", str(runs)]
+    command = [sys.executable, "-m", "separation", "grid", str(path), "-o", str(runs)]
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for(first / "last.ckpt", process)
     process.send_signal(signal.SIGTERM)

@@ -41,7 +41,7 @@ def test_another_optimizer_is_refused_naming_keys_and_ways_out(tmp_path):
     message = str(caught.value)
     assert "\n" not in message
     assert "optimizer.name 'adam' -> 'sgd_momentum'" in message and "optimizer.lr 0.001 -> 0.05" in message
-    assert "--run-dir NEW" in message and "--restart" in message
+    assert "-o NEW" in message and "--restart" in message
 
 
 @pytest.mark.parametrize("change", [
@@ -146,12 +146,19 @@ def test_cli_derives_the_run_folder_from_the_config_name(tmp_path, monkeypatch):
         raise UserError("stop here")
 
     monkeypatch.setattr(separation.train, "train", fake_train)
+    monkeypatch.delenv("SEPARATION_RUNS", raising=False)
     (tmp_path / "svoice_tiny.yaml").write_text("optimizer: {name: adam}\n")
     assert Config().run_dir is None
     assert main(["train", str(tmp_path / "svoice_tiny.yaml")]) == 2
     assert seen == {"run_dir": str(Path("runs") / "svoice_tiny"), "restart": False}
-    assert main(["train", str(tmp_path / "svoice_tiny.yaml"), "--run-dir", "elsewhere", "--restart"]) == 2
+    assert main(["train", str(tmp_path / "svoice_tiny.yaml"), "-o", "elsewhere", "--restart"]) == 2
     assert seen == {"run_dir": "elsewhere", "restart": True}
+    # SEPARATION_RUNS moves the default root; -o and a config's run_dir still win over it.
+    monkeypatch.setenv("SEPARATION_RUNS", str(tmp_path / "shared_runs"))
+    assert main(["train", str(tmp_path / "svoice_tiny.yaml")]) == 2
+    assert seen["run_dir"] == str(tmp_path / "shared_runs" / "svoice_tiny")
+    assert main(["train", str(tmp_path / "svoice_tiny.yaml"), "-o", "elsewhere"]) == 2
+    assert seen["run_dir"] == "elsewhere"
     (tmp_path / "named.yaml").write_text("run_dir: runs/mine\n")
     main(["train", str(tmp_path / "named.yaml")])
     assert seen["run_dir"] == "runs/mine"

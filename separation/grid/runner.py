@@ -21,7 +21,6 @@ decision needs, so every worker stays busy until the study ends.
 from __future__ import annotations
 
 import math
-import os
 import sys
 import tempfile
 import time
@@ -244,7 +243,3 @@ def _new_decisions(spec: GridSpec, study_dir: Path, told: set[Path]) -> list[str
 def _attempt(spec: GridSpec, trial, study_dir: Path) -> tuple:
     """What one try trains: the trial, and in a pruned study the segment (its next stop)."""
     return (trial.id, next_stop(trial, spec, study_dir) if spec.pruning is not None else None)
-
-
-def default_runs_root() -> str:
-    return os.environ.get("SEPARATION_RUNS", "runs")
