@@ -83,7 +83,7 @@ def measure(every: int) -> dict:
     for label, k in (("before", 1), ("after", every)):
         run_dir = base / f"{label}-every{k}"
         command = [sys.executable, "-m", "separation", "train", str(REPO / "experiments/configs/svoice_study.yaml"),
-                   "--run-dir", str(run_dir), "--restart",
+                   "-o", str(run_dir), "--restart",
                    *sum((["--set", f"{key}={value}"] for key, value in {
                        **{k2: v for k2, v in trial.overrides.items() if not isinstance(v, dict)},
                        "trainer.precision": config.trainer.precision,

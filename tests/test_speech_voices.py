@@ -253,7 +253,7 @@ def test_speaker_folders_make_a_speaker_disjoint_corpus(tmp_path):
         write_speaker(recordings / name, pitch)
     out = tmp_path / "corpus"
     code = main(["data", "speech", str(out), "--speakers", str(recordings), "--n-src", "2", "--n-train", "6",
-                 "--n-dev", "2", "--n-test", "2", "--workers", "1"])
+                 "--n-valid", "2", "--n-test", "2", "--threads", "1"])
     assert code == 0
     folder = out / "Libri2Mix" / "wav8k" / "min"
     speakers = table(folder / "metadata" / "speakers.csv")

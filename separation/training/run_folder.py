@@ -26,7 +26,7 @@ from separation.training.precision import resolve_precision
 # Limits of how long a run trains: raising one continues the same run further.
 BUDGET_KEYS = ("trainer.max_epochs", "trainer.max_steps", "trainer.max_minutes")
 BUDGET_FILE = "budget_changes.json"
-WAYS_OUT = "train into a new folder with --run-dir NEW, or move this run aside with --restart"
+WAYS_OUT = "train into a new folder with -o NEW, or move this run aside with --restart"
 _ABSENT = object()
 
 
