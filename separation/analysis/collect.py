@@ -346,7 +346,8 @@ def collect_tables(results_dir: str | Path, spec_path: str | Path) -> Study:
         if not path.is_file():
             raise UserError(f"{path}: no such file (expected a report folder written by `separation report`)")
     spec = load_spec(spec_path)
-    trials = pd.read_csv(paths["trials"], keep_default_na=True)
+    # Only an empty field is missing: an axis value "None" (objective.args, model.args.n_src) stays a value.
+    trials = pd.read_csv(paths["trials"], keep_default_na=False, na_values=[""])
     steps = pd.read_csv(paths["steps"])
     planned = {trial.id: trial for trial in spec.trials}
     unknown = [t for t in trials["trial"] if t not in planned]
