@@ -54,7 +54,7 @@ def test_a_best_cell_under_three_db_gets_the_early_training_caveat(clipping):
 
 def test_enhancement_says_whether_the_best_cell_beats_the_noisy_input():
     _, _, box = _box("enhance_optimizers")
-    assert "SI-SNRi against the noisy input (0 dB): -1.95 [95% CI " in box[1]
+    assert "SI-SNRi against the noisy input (0 dB): -1.95 dB [95% CI " in box[1]
     assert box[1].endswith("worse than the noisy input.")
     assert any(line.startswith("> - **Caveat:**") and "does not beat the noisy input" in line for line in box)
 
@@ -62,7 +62,7 @@ def test_enhancement_says_whether_the_best_cell_beats_the_noisy_input():
 def test_a_well_trained_best_cell_has_no_caveat():
     _, _, box = _box("unet_optimizers_cpu")  # adagrad's best cell: +8 dB SDRi
     assert not any("Caveat" in line for line in box)
-    assert "SDRi against the mixture (0 dB): +8.02" in box[1]
+    assert "SDRi against the mixture (0 dB): +8.02 dB" in box[1]
 
 
 def test_first_sentence_is_not_ended_by_a_decimal_point_or_an_abbreviation():

@@ -66,12 +66,12 @@ def _signed(value: float) -> str:
 
 
 def _interval(interval: Interval) -> str:
-    """`+0.12 [95% CI -0.10, +0.30]`, or the estimate alone where too few seeds give no interval."""
+    """`+0.12 dB [95% CI -0.10, +0.30]`, or the estimate alone where too few seeds give no interval."""
     if not np.isfinite(interval.estimate):
         return "n/a"
     if not np.isfinite(interval.low):
-        return f"{_signed(interval.estimate)} (no interval: fewer than {MIN_SEEDS} seeds)"
-    return f"{_signed(interval.estimate)} [95% CI {_signed(interval.low)}, {_signed(interval.high)}]"
+        return f"{_signed(interval.estimate)} dB (no interval: fewer than {MIN_SEEDS} seeds)"
+    return f"{_signed(interval.estimate)} dB [95% CI {_signed(interval.low)}, {_signed(interval.high)}]"
 
 
 def _gain(study: Study, cell: str, column: str) -> tuple[str, str]:
@@ -103,7 +103,7 @@ def _selected_line(study: Study, best: str, column: str) -> tuple[str, Interval,
         beats = f"beats the {source}" if gain.low > 0 else (
             f"worse than the {source}" if gain.high < 0 else f"not resolved against the {source}")
     else:
-        beats = f"{'above' if gain.estimate > 0 else 'not above'} the {source}, unresolved"
+        beats = f"{'above' if gain.estimate > 0 else 'below'} the {source}, not resolved"
     line += f"; {gain_name} against the {source} (0 dB): {_interval(gain)}, {beats}."
     return line, gain, gain_name
 
@@ -126,7 +126,7 @@ def _hue_line(study: Study, column: str) -> str | None:
     resolved = [str(value) for value, c in comparisons if decisive(c).resolved]
     parts = "; ".join(f"{value} {_resolved(c)}" for value, c in comparisons)
     tally = f"{len(resolved)} of {len(comparisons)} resolved" if resolved else "none resolved"
-    return (f"> - **Each {study.hue} against it** (best minus each at its best, {split} {study.headline.name} dB): "
+    return (f"> - **Each {study.hue} against it** (best minus each at its best, {split} {study.headline.name}): "
             f"{parts}: {tally}.")
 
 
@@ -152,7 +152,7 @@ def _claim_lines(study: Study, column: str) -> list[str]:
         evidence = ""
         if deciding is not None:
             a, b, c = deciding
-            evidence = f": {a} minus {b} {_interval(decisive(c))} dB"
+            evidence = f": {a} minus {b} {_interval(decisive(c))}"
         lines.append(f"> - **{claim.statement}:** {claim.verdict}{evidence}.")
     return lines
 
