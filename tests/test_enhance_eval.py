@@ -103,3 +103,16 @@ def test_a_model_is_scored_through_the_same_loop(noisy_root, tmp_path):
     assert summary["items"] == 2 and summary["model"] == "crced" and summary["real_time_factor"] > 0
     assert all(math.isfinite(summary["metrics"]["all"][m]["mean"]) for m in ("si_snr", "stoi", "sdr"))
     assert model.training is False
+
+
+def test_a_file_at_another_rate_is_read_at_the_corpus_rate(tmp_path):
+    """The VoiceBank path (`resample=True`): a 48 kHz file is read back at 16 kHz, polyphase, in float64."""
+    from separation.data.audio import write_wav
+    from separation.evaluation.enhance import _read
+
+    signal = np.random.default_rng(0).uniform(-0.5, 0.5, 4800)
+    write_wav(tmp_path / "a.wav", signal, 48000)
+    read = _read(tmp_path / "a.wav", 16000, resample=True)
+    assert read.dtype == np.float64
+    assert np.allclose(read, resample_poly(signal.astype(np.float32).astype(np.float64), 1, 3), atol=1e-12)
+    assert np.array_equal(_read(tmp_path / "a.wav", 48000, resample=True), signal.astype(np.float32))

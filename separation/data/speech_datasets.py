@@ -22,9 +22,9 @@ from torch.utils.data import Dataset, Sampler
 
 from separation.data.audio import audio_info, read_wav
 from separation.data.signal import PEAK, pad_end
+from separation.data_config.speech import LAYOUTS
 from separation.errors import UserError
 
-LAYOUTS = ("librimix", "wsj0mix")
 DEFAULT_SPLITS = {"librimix": ("train-100", "dev", "test"), "wsj0mix": ("tr", "cv", "tt")}
 LIBRIMIX_MIXTURES = ("mix_clean", "mix_both", "mix_single")
 

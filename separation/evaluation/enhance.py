@@ -12,19 +12,18 @@ means of those groups), each replaced atomically.
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.signal import resample_poly
 
 from separation.atomic import write_json_atomic, write_text_atomic
 from separation.data.audio import audio_info, read_wav
 from separation.data.enhance_datasets import EnhanceItem
 from separation.data.noisy_format import CORPUS_FILE
+from separation.data.signal import resample as resample_signal  # `resample` is a flag here
 from separation.errors import UserError
 from separation.evaluation.enhance_metrics import (
     item_metrics, metric_names, metrics_csv, pesq_mode, summarize, summary_csv,
@@ -52,10 +51,7 @@ def _read(path: Path, sample_rate: int, resample: bool) -> np.ndarray:
         return read_wav(path, sample_rate, 1).astype(np.float64)
     rate = audio_info(path).samplerate
     signal = read_wav(path, rate, 1).astype(np.float64)
-    if rate == sample_rate:
-        return signal
-    common = math.gcd(rate, sample_rate)
-    return resample_poly(signal, sample_rate // common, rate // common)
+    return resample_signal(signal, rate, sample_rate)
 
 
 def evaluate_items(

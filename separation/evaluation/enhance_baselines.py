@@ -25,14 +25,13 @@ the loop that scores models too.
 from __future__ import annotations
 
 import ctypes
-import math
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from separation.data.enhance_datasets import find_enhance_split
+from separation.data.signal import resample
 from separation.errors import UserError
 from separation.evaluation.enhance import corpus_sample_rate, evaluate_items
 
@@ -52,10 +51,8 @@ class BaselineError(UserError):
 
 
 def _resample(signal: np.ndarray, rate: int, target: int) -> np.ndarray:
-    if rate == target:
-        return np.asarray(signal, dtype=np.float64)
-    common = math.gcd(rate, target)
-    return resample_poly(np.asarray(signal, dtype=np.float64), target // common, rate // common)
+    """`separation.data.signal.resample`, always float64 (an input in any dtype, equal rates included)."""
+    return resample(np.asarray(signal, dtype=np.float64), rate, target)
 
 
 def _fit(signal: np.ndarray, length: int) -> np.ndarray:

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.signal import resample_poly
 
+from separation.data.signal import resample
 from separation.evaluation.speech import aggregate
 from separation.losses.si_snr import si_snr
 
@@ -47,20 +47,14 @@ def _si_snr(estimate: np.ndarray, reference: np.ndarray) -> float:
     return float(si_snr(torch.from_numpy(estimate[None, None]).double(), torch.from_numpy(reference[None, None]).double()))
 
 
-def _sdr(estimate: np.ndarray, reference: np.ndarray) -> float:
+def sdr(estimate: np.ndarray, reference: np.ndarray) -> float:
+    """BSS-eval v3 SDR (dB) of one `(time,)` estimate, float64 (the training system logs the same number)."""
     import fast_bss_eval
 
     filter_length = min(SDR_FILTER_LENGTH, len(reference))
     value = -fast_bss_eval.sdr_loss(torch.from_numpy(estimate[None]).double(), torch.from_numpy(reference[None]).double(),
                                     filter_length=filter_length)
     return float(value[0])
-
-
-def _to_rate(signal: np.ndarray, rate: int, target: int) -> np.ndarray:
-    if rate == target:
-        return signal
-    common = math.gcd(rate, target)
-    return resample_poly(signal, target // common, rate // common)
 
 
 def pesq_mode(sample_rate: int) -> str:
@@ -75,7 +69,7 @@ def pesq_score(estimate: np.ndarray, reference: np.ndarray, sample_rate: int) ->
     mode = pesq_mode(sample_rate)
     rate = 8000 if mode == "nb" else 16000
     try:
-        return float(pesq(rate, _to_rate(reference, sample_rate, rate), _to_rate(estimate, sample_rate, rate), mode))
+        return float(pesq(rate, resample(reference, sample_rate, rate), resample(estimate, sample_rate, rate), mode))
     except PesqError:
         return math.nan
 
@@ -117,7 +111,7 @@ def dnsmos_scores(estimate: np.ndarray, sample_rate: int) -> dict[str, float]:
 
     DNSMOS scores 9 s windows; speechmos repeats a shorter signal up to 9 s.
     """
-    audio = np.clip(_to_rate(estimate, sample_rate, 16000), -1.0, 1.0).astype(np.float32)
+    audio = np.clip(resample(estimate, sample_rate, 16000), -1.0, 1.0).astype(np.float32)
     scores = _dnsmos_model()(audio, 16000, False)
     return {"dnsmos_ovrl": float(scores["ovrl_mos"]), "dnsmos_sig": float(scores["sig_mos"]),
             "dnsmos_bak": float(scores["bak_mos"])}
@@ -138,8 +132,8 @@ def item_metrics(
     values = {
         "si_snr": _si_snr(estimate, clean),
         "input_si_snr": _si_snr(noisy, clean),
-        "sdr": _sdr(estimate, clean),
-        "input_sdr": _sdr(noisy, clean),
+        "sdr": sdr(estimate, clean),
+        "input_sdr": sdr(noisy, clean),
         "stoi": stoi_score(estimate, clean, sample_rate),
         "pesq": pesq_score(estimate, clean, sample_rate),
     }

@@ -38,7 +38,7 @@ def enhance_model_args(config: Config) -> dict:
 def _sdr(estimate: torch.Tensor, clean: torch.Tensor) -> float:
     """BSS-eval SDR (dB) of one `(time,)` estimate, as `separation evaluate` scores it (float64 on the CPU:
     the distortion filter's linear solve is ill-conditioned in float32)."""
-    from separation.evaluation.enhance_metrics import _sdr as bss_sdr
+    from separation.evaluation.enhance_metrics import sdr as bss_sdr
 
     return bss_sdr(estimate.double().cpu().numpy(), clean.double().cpu().numpy())
 
