@@ -346,8 +346,7 @@ def collect_tables(results_dir: str | Path, spec_path: str | Path) -> Study:
         if not path.is_file():
             raise UserError(f"{path}: no such file (expected a report folder written by `separation report`)")
     spec = load_spec(spec_path)
-    # Only an empty field is missing: an axis value "None" (objective.args, model.args.n_src) stays a value.
-    trials = pd.read_csv(paths["trials"], keep_default_na=False, na_values=[""])
+    trials = pd.read_csv(paths["trials"], keep_default_na=True)
     steps = pd.read_csv(paths["steps"])
     planned = {trial.id: trial for trial in spec.trials}
     unknown = [t for t in trials["trial"] if t not in planned]
@@ -364,6 +363,9 @@ def collect_tables(results_dir: str | Path, spec_path: str | Path) -> Study:
     if len(tasks) > 1 or task not in TASKS:
         raise UserError(f"{paths['trials']}: trials of task(s) {', '.join(sorted(tasks))}; expected one of {', '.join(TASKS)}")
     others = _other_axes([dict(planned[t].overrides) for t in trials["trial"]])
+    for column in (c for c in others if c in trials):
+        # The text `_fmt` wrote (collect_study's values): "" for an empty value, and "None" or "3" as written, not NaN or 3.0.
+        trials[column] = pd.read_csv(paths["trials"], usecols=[column], dtype=str, keep_default_na=False)[column]
     factors = [*FACTORS, *others]
     varying = [f for f in factors if f in trials and trials[f].astype(str).nunique() > 1]
     hue = next((f for f in ("optimizer", "scheduler", "clipping", *others) if f in varying), "optimizer")
