@@ -221,7 +221,8 @@ def train(config: Config, resume: bool = True, extra_callbacks=(), plugins=None,
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"{run_dir}: is a file; expected a run directory (a folder)")
     changes = [] if restart else budget_changes(config, run_dir)
-    system_class, datamodule = get_task(config.task).parts(config)
+    task = get_task(config.task)
+    system_class, datamodule = task.system(), task.datamodule(config)
     # Bad data folders and model arguments fail here, before the run folder is touched (Lightning's own
     # setup call is then a no-op).
     datamodule.setup("fit")
@@ -323,7 +324,8 @@ def _train_other_rank(config: Config, start: ResumePoint, test: bool, plugins, p
     from separation.training.quiet import quiet_run
 
     with quiet_run(config.run_dir):
-        system_class, datamodule = get_task(config.task).parts(config)
+        task = get_task(config.task)
+        system_class, datamodule = task.system(), task.datamodule(config)
         pl.seed_everything(config.seed, workers=True, verbose=False)
         system = system_class(config)
         stopper = StopAtStep(stop_at_step, Path(config.run_dir)) if stop_at_step is not None else None

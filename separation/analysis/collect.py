@@ -23,7 +23,7 @@ import yaml
 
 from separation.analysis.evaluation import collect_evaluations, read_evaluations
 from separation.analysis.study import FACTORS, Study
-from separation.config import config_to_dict, flatten
+from separation.config import Config, config_to_dict, flatten
 from separation.errors import ConfigError, UserError
 from separation.grid.spec import GridSpec, load_spec
 from separation.grid.trial_folder import is_trial_folder, read_json, trial_status
@@ -139,6 +139,11 @@ def _mean(series: pd.Series) -> float:
     values = series.to_numpy(dtype=float)
     values = values[np.isfinite(values)]
     return float(values.mean()) if values.size else float("nan")
+
+
+def task_of(config: dict) -> str:
+    """The task of a trial's config mapping; a config without the key trains the schema's default task."""
+    return config.get("task", Config.task)
 
 
 def trial_row(trial_id: str, status: str, meta: dict, metrics: pd.DataFrame, headline: Headline, targets: list[str]) -> dict:
@@ -266,7 +271,7 @@ def collect_study(study_dir: str | Path, spec_path: str | Path | None = None, ev
         raise UserError(f"{study_dir}: no trial folders (each holds config.yaml and meta.json)")
 
     configs = [config for _, config, _, _, _ in entries]
-    tasks = Counter(config.get("task", "speech") for config in configs)
+    tasks = Counter(task_of(config) for config in configs)
     if len(tasks) > 1:
         raise UserError(f"{study_dir}: trials of several tasks ({', '.join(tasks)}); a study compares one task")
     task = next(iter(tasks))
@@ -358,7 +363,7 @@ def collect_tables(results_dir: str | Path, spec_path: str | Path) -> Study:
             # An all-empty column reads as float NaN: fill as objects (pandas refuses "" in a float column).
             trials[column] = trials[column].astype(object).fillna("").astype(str)
     configs = {t: config_to_dict(planned[t].config) for t in trials["trial"]}
-    tasks = {config.get("task", "speech") for config in configs.values()}
+    tasks = {task_of(config) for config in configs.values()}
     task = next(iter(tasks))
     if len(tasks) > 1 or task not in TASKS:
         raise UserError(f"{paths['trials']}: trials of task(s) {', '.join(sorted(tasks))}; expected one of {', '.join(TASKS)}")

@@ -15,6 +15,7 @@ from separation.analysis.cells import lost_seeds, seed_values
 from separation.analysis.stats import median_iqr
 from separation.analysis.study import Study
 from separation.outcomes import OUTCOMES
+from separation.tasks import get_task
 
 
 def evaluation_section(study: Study) -> str:
@@ -93,7 +94,8 @@ def within_section(study: Study, column: str, ranked: dict | None) -> str:
              f"{split} {metric} with each other optimizer of its group. Optimizers whose difference from the winner has "
              "an interval containing 0 (conservative where seeds were lost) are *tied with the best*. "
              "(`separation.analysis.within`; the numbers are in `within.csv`.)", ""]
-    shown = [n for n in names if n in ("SI-SNRi", "STOI", "PESQ", "SDR", "SDRi")] or names
+    compared = get_task(study.task).compared_scores
+    shown = [n for n in names if n in compared] or names
     if shown:
         header = [factor, "best optimizer (on validation)", "seeds", *(f"{n} mean [95% CI]" for n in shown)]
         rows = []

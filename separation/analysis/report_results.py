@@ -56,7 +56,8 @@ def cells_section(study: Study, table: pd.DataFrame, column: str) -> str:
 
 
 def _references(study: Study) -> list[str]:
-    """Reference rows on the same test excerpts (the mixture, the oracle mask), from the trials' test runs."""
+    """Reference rows on the same test excerpts (the task's `Headline.references`, e.g. the mixture and the
+    oracle mask), from the trials' test runs; the first is the input that the improvement column is over."""
     headline = study.headline
     if not headline.references:
         return []
@@ -84,9 +85,8 @@ def _references(study: Study) -> list[str]:
     name = headline.name
     lines = [
         f"Reference rows, scored by every trial's test run on the same test excerpts (median over {len(finished)} trials): "
-        f"the mixture as every stem's estimate ({headline.improvement_name} 0 by definition), and the oracle ratio mask "
-        f"(the references' ideal soft mask in the model's STFT, every bin: the ceiling of a mask-based model)."
-        + (f" With two stems the mixture's {name}s for the two stems are opposite, so a mean {headline.improvement_name} equals "
+        f"{headline.references_note}"
+        + (f" With two stems the {headline.references[0][0]}'s {name}s for the two stems are opposite, so a mean {headline.improvement_name} equals "
            f"the mean {name}; the per-stem {headline.improvement_name} columns above tell the stems apart." if len(stems) == 2 else ""),
         "",
         md.table(["reference", f"test {name}", f"test {headline.improvement_name}", *(f"{name} {s}" for s in stems)], rows),

@@ -122,6 +122,13 @@ def _remaining(deadline: float) -> float:
     return deadline - time.time()
 
 
+def _task_of(config: Path, overrides: dict) -> str:
+    """The task the config trains (the report bounds bf16's loss by it)."""
+    from separation.config import load_config
+
+    return load_config(config, overrides).task
+
+
 def step_part(name: str, config: Path, part: dict, device: str, deadline: float, out) -> dict:
     """Both precisions of one model in one child process (`separation.bench.step_timing`)."""
     overrides = json.dumps(part["overrides"])
@@ -130,7 +137,7 @@ def step_part(name: str, config: Path, part: dict, device: str, deadline: float,
                "--warmup", str(part["warmup"]), "--max-seconds", str(part["per_precision"])]
     shown = f"-m separation.bench.step_timing {config.relative_to(REPO)} --overrides '{overrides}' " + " ".join(command[6:])
     timeout = min(part["timeout"], _remaining(deadline) - REPORT_RESERVE)
-    result = {"command": f"python {shown}", "task": "music" if name == "unet" else "speech", "rows": []}
+    result = {"command": f"python {shown}", "task": _task_of(config, part["overrides"]), "rows": []}
     if timeout < 10:
         return {**result, "error": "no time left in the budget"}
     print(f"[gpu-check] {name}: timing 32 and bf16-mixed ({part['steps']} steps each, at most {timeout:.0f} s)",

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 
-# bf16 "tracks" fp32 when its loss after the same steps is within this many dB of
-# SI-SNR (speech) or this fraction of the fp32 loss (music): a loose bound for 50
-# steps from the same weights on the same batches, which separates "tracks" from
-# "diverges or stalls" rather than ranking the precisions.
+from separation.tasks import get_task
+
+# bf16 "tracks" fp32 when its loss after the same steps is within this many dB (a task
+# whose loss is a negative SI-SNR: `Task.loss_in_db`) or this fraction of the fp32 loss
+# (the others): a loose bound for 50 steps from the same weights on the same batches,
+# which separates "tracks" from "diverges or stalls" rather than ranking the precisions.
 TRACK_DB = 1.0
 TRACK_FRACTION = 0.05
 
@@ -56,7 +58,7 @@ def precision_verdict(part: dict) -> dict:
     if full_loss is None or half_loss is None or not math.isfinite(full_loss) or not math.isfinite(half_loss):
         return {"verdict": "does NOT track fp32 (non-finite loss)", "tracks": False, "steps": steps}
     difference = half_loss - full_loss
-    if part["task"] == "speech":
+    if get_task(part["task"]).loss_in_db:
         tracks = abs(difference) <= TRACK_DB
         bound = f"|difference| <= {TRACK_DB:g} dB"
     else:

@@ -99,6 +99,39 @@ def music_batches(count: int, batch: int, stems: int, channels: int, seconds: fl
     return out
 
 
+def enhance_batches(count: int, batch: int, seconds: float, sample_rate: int, seed: int = 0,
+                    device: str = "cpu") -> list[dict]:
+    """`count` batches as the enhancement datamodule yields them (on the CPU, made on `device`):
+    `{"noisy", "clean", "noise": (batch, 1, time)}`, a voice at -25 dBFS in white noise at 0 to 10 dB SNR."""
+    generator = torch.Generator(device=device).manual_seed(seed)
+    samples = int(seconds * sample_rate)
+    out = []
+    for _ in range(count):
+        clean = voices(generator, batch, samples, sample_rate)[:, None] * 10 ** (-25 / 20)
+        snr = 10 * _rand(generator, batch, 1, 1)
+        noise = torch.randn(batch, 1, samples, generator=generator, device=device) * 10 ** (-(25 + snr) / 20)
+        out.append({"noisy": (clean + noise).cpu(), "clean": clean.cpu(), "noise": noise.cpu()})
+    return out
+
+
+# The task registry's `bench_batches` of each task: (config, count, seed, device) -> batches of its shapes.
+def speech_config_batches(config, count: int, seed: int, device: str) -> list[dict]:
+    data = config.data
+    return speech_batches(count, data.batch_size, data.n_src, data.segment_seconds, data.sample_rate, seed, device)
+
+
+def music_config_batches(config, count: int, seed: int, device: str) -> list[dict]:
+    data = config.data
+    channels = int(config.model.args.get("channels", 2))
+    return music_batches(count, data.batch_size, len(data.stems), channels, data.segment_seconds, data.sample_rate,
+                         seed, device)
+
+
+def enhance_config_batches(config, count: int, seed: int, device: str) -> list[dict]:
+    data = config.data
+    return enhance_batches(count, data.batch_size, data.segment_seconds, data.sample_rate, seed, device)
+
+
 def write_voice_corpus(root: str | Path, n_train: int, n_dev: int, n_test: int, seconds: float = 1.5,
                        sample_rate: int = 8000, speakers: int = 12, seed: int = 0) -> Path:
     """A 2-speaker corpus in LibriMix layout (`ROOT/Libri2Mix/wav8k/min/{train-100,dev,test}/{mix_clean,s1,s2}`).

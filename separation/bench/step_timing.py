@@ -2,10 +2,10 @@
 
     python -m separation.bench.step_timing CONFIG.yaml --precisions 32,bf16-mixed --steps 50 [--device cuda]
 
-The config's system (speech or music), model, optimizer, clipping and
+The config's task's system (looked up in `separation.tasks`), model, optimizer, clipping and
 determinism are the ones a study trains with; only the data is replaced by a
-few fixed in-memory batches of synthetic voices (`separation.bench.signals`),
-cycled, so every precision sees the same batches from the same initial weights
+few fixed in-memory batches of synthetic voices shaped as the task's
+(its `bench_batches`, `separation.bench.signals`), cycled, so every precision sees the same batches from the same initial weights
 and the loss after N steps can be compared. The first `warmup` steps (cuDNN
 plans, allocator growth) are not timed. Prints one JSON line per precision;
 memory is released between precisions, so each peak is that precision's own.
@@ -24,6 +24,7 @@ import time
 import torch
 
 from separation.config import Config, load_config
+from separation.tasks import get_task
 
 DISTINCT_BATCHES = 4
 
@@ -58,25 +59,11 @@ def _clock_callback(device: str, max_seconds: float | None):
 
 
 def _batches(config: Config, seed: int, device: str) -> list[dict]:
-    from separation.bench.signals import music_batches, speech_batches
-
-    data = config.data
-    if config.task == "music":
-        channels = int(config.model.args.get("channels", 2))
-        return music_batches(DISTINCT_BATCHES, data.batch_size, len(data.stems), channels, data.segment_seconds,
-                             data.sample_rate, seed, device)
-    return speech_batches(DISTINCT_BATCHES, data.batch_size, data.n_src, data.segment_seconds, data.sample_rate, seed,
-                          device)
+    return get_task(config.task).bench_batches(config, DISTINCT_BATCHES, seed, device)
 
 
 def _system(config: Config):
-    if config.task == "music":
-        from separation.systems.music import MusicSeparationSystem
-
-        return MusicSeparationSystem(config)
-    from separation.systems.speech import SpeechSeparationSystem
-
-    return SpeechSeparationSystem(config)
+    return get_task(config.task).system()(config)
 
 
 def measure(config: Config, batches: list[dict], device: str, steps: int, warmup: int,

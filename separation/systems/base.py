@@ -21,6 +21,7 @@ from separation import optim
 from separation.config import Config, config_to_dict, flatten
 from separation.evaluation.collapse import CollapseProbe
 from separation.models import build_model, model_spec
+from separation.tasks import get_task
 from separation.training.autoclip import AutoClip
 
 def peak_normalised(signal: torch.Tensor) -> torch.Tensor:
@@ -42,16 +43,16 @@ class SeparationSystem(pl.LightningModule):
     `selection_metric`; the best value of that metric so far is tracked here.
     """
 
-    # Higher-is-better validation metric that selects the best checkpoint, e.g. "val/si_snri".
-    selection_metric: str = "val/score"
-    # Test metrics copied to the HPARAMS tab at the end of a test run.
-    test_metrics: tuple[str, ...] = ()
-    # Test improvement over the mixture, quoted when the run is found collapsed.
-    improvement_metric: str = "test/improvement"
-
     def __init__(self, config: Config, model_args: dict):
         super().__init__()
         self.config = config
+        # The metric names are the task's (`separation.tasks`), one source for the system, best.ckpt and the report:
+        # the higher-is-better validation metric that selects the best checkpoint (e.g. "val/si_snri"), the test
+        # metrics copied to the HPARAMS tab at the end of a test run, the test gain quoted when a run collapsed.
+        headline = get_task(config.task).headline
+        self.selection_metric: str = headline.val
+        self.test_metrics: tuple[str, ...] = headline.test_metrics
+        self.improvement_metric: str = headline.quoted
         self.model_name = config.model.name
         self.model_args = dict(model_args)
         self.model = build_model(self.model_name, self.model_args)

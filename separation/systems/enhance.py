@@ -44,9 +44,6 @@ def _sdr(estimate: torch.Tensor, clean: torch.Tensor) -> float:
 
 
 class EnhancementSystem(SeparationSystem):
-    selection_metric = "val/si_snri"
-    test_metrics = ("test/si_snri", "test/si_snr", "test/sdr")
-    improvement_metric = "test/si_snri"
     input_channels = (1,)
 
     def __init__(self, config: Config):

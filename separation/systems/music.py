@@ -44,9 +44,6 @@ def _listenable(signal: torch.Tensor) -> torch.Tensor:
 
 
 class MusicSeparationSystem(SeparationSystem):
-    selection_metric = "val/sdr"
-    test_metrics = ("test/sdr", "test/sdri")
-    improvement_metric = "test/sdri"
     input_channels = (2,)  # stereo, as musdb
 
     def __init__(self, config: Config):

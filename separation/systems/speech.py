@@ -31,10 +31,6 @@ def speech_model_args(config: Config) -> dict:
 
 
 class SpeechSeparationSystem(SeparationSystem):
-    selection_metric = "val/si_snri"
-    test_metrics = ("test/si_snri", "test/si_snr")
-    improvement_metric = "test/si_snri"
-
     def __init__(self, config: Config):
         super().__init__(config, speech_model_args(config))
 
