@@ -9,24 +9,20 @@ batches hold one whole utterance each (batch size 1), so no padding enters a met
 
 from __future__ import annotations
 
-import pytorch_lightning as pl
-from torch.utils.data import DataLoader
-
 from separation.data_config.enhance import EnhanceDataConfig
+from separation.data.split_datamodule import SplitDataModule
 from separation.data.enhance_datasets import (
     EnhancementDataset,
     check_enhancement_root,
     enhancement_dataset,
     find_voicebank_split,
 )
-from separation.data.resumable import ResumableLoader
-from separation.data.sharding import EvalShard, process_share
-from separation.data.speech_datasets import DatasetError, EpochSeededSampler
+from separation.data.speech_datasets import DatasetError
 
 SPLIT_NAMES = {"train": "train", "valid": "valid", "test": "test"}  # both layouts use these names
 
 
-class EnhanceDataModule(pl.LightningDataModule):
+class EnhanceDataModule(SplitDataModule):
     """Reads a generated noisy corpus or VoiceBank-DEMAND as `config` describes.
 
     `seed` fixes the training order and crops. `objective` names the training
@@ -37,13 +33,10 @@ class EnhanceDataModule(pl.LightningDataModule):
 
     def __init__(self, config: EnhanceDataConfig, seed: int, objective: str = "supervised",
                  needs_noise_only: bool = False):
-        super().__init__()
-        self.config = config
-        self.seed = seed
+        super().__init__(config, seed)
         self.objective = objective
         self.needs_noise_only = needs_noise_only
         self.segment_samples = int(round(config.segment_seconds * config.sample_rate))
-        self.train_set = self.valid_set = self.test_set = None
 
     def _dataset(self, split: str, segment_samples: int | None = None, max_items: int | None = None) -> EnhancementDataset:
         c = self.config
@@ -73,36 +66,10 @@ class EnhanceDataModule(pl.LightningDataModule):
             self._check_root()
             self.train_set = self._dataset("train", self.segment_samples)
             self._check_objective()
-            if self._per_epoch() < c.batch_size:
-                raise DatasetError(f"data.batch_size={c.batch_size} exceeds the {self._per_epoch()} training "
+            if self.train_per_epoch() < c.batch_size:
+                raise DatasetError(f"data.batch_size={c.batch_size} exceeds the {self.train_per_epoch()} training "
                                    f"examples per epoch in {c.root}")
         if stage in (None, "fit", "validate") and self.valid_set is None:
             self.valid_set = self._dataset("valid", None, c.valid_max_items)
         if stage in (None, "test") and self.test_set is None:
             self.test_set = self._dataset("test")
-
-    def _per_epoch(self) -> int:
-        return self.config.train_items_per_epoch or len(self.train_set)
-
-    def _loader(self, dataset, loader=DataLoader, **kwargs) -> DataLoader:
-        workers = self.config.num_workers
-        return loader(dataset, num_workers=workers, persistent_workers=workers > 0, **kwargs)
-
-    def _eval_shard(self, dataset, what: str) -> EvalShard:
-        """This process's share of an evaluation split (all of it on one device)."""
-        return EvalShard(len(dataset), *process_share(self.trainer), what=what)
-
-    def train_dataloader(self) -> DataLoader:
-        rank, processes = process_share(self.trainer)
-        sampler = EpochSeededSampler(len(self.train_set), self.seed, shuffle=True, num_samples=self._per_epoch(),
-                                     rank=rank, world_size=processes)
-        return self._loader(self.train_set, ResumableLoader, batch_size=self.config.batch_size, sampler=sampler,
-                            drop_last=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.valid_set, batch_size=1,
-                            sampler=self._eval_shard(self.valid_set, "validation split"))
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, batch_size=1,
-                            sampler=self._eval_shard(self.test_set, "test split"))

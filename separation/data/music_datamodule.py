@@ -8,10 +8,8 @@ a fixed centred excerpt of `valid_seconds` / `test_seconds`, or the whole track.
 
 from __future__ import annotations
 
-import pytorch_lightning as pl
-from torch.utils.data import DataLoader
-
 from separation.data_config.music import MusicDataConfig, validate_music_data
+from separation.data.split_datamodule import SplitDataModule
 from separation.data.music_datasets import (
     MusicDataError,
     MusicEvalDataset,
@@ -19,23 +17,17 @@ from separation.data.music_datasets import (
     find_music_tracks,
     target_definitions,
 )
-from separation.data.resumable import ResumableLoader
-from separation.data.sharding import EvalShard, process_share
-from separation.data.speech_datasets import EpochSeededSampler
 
 # open-unmix's samples_per_track: the epoch size when train_items_per_epoch is not set.
 CHUNKS_PER_TRACK = 64
 
 
-class MusicDataModule(pl.LightningDataModule):
+class MusicDataModule(SplitDataModule):
     """Reads a MUSDB18(-HQ)-layout folder as `config` describes; `seed` fixes the training chunks."""
 
     def __init__(self, config: MusicDataConfig, seed: int):
-        super().__init__()
         validate_music_data(config)
-        self.config = config
-        self.seed = seed
-        self.train_set = self.valid_set = self.test_set = None
+        super().__init__(config, seed)
 
     def _tracks(self, role: str):
         c = self.config
@@ -43,6 +35,12 @@ class MusicDataModule(pl.LightningDataModule):
 
     def _samples(self, seconds: float | None) -> int | None:
         return None if seconds is None else int(round(seconds * self.config.sample_rate))
+
+    def train_population(self) -> int:
+        return len(self.train_set.tracks)  # a chunk of any track: the sampler draws tracks
+
+    def train_per_epoch(self) -> int:
+        return len(self.train_set)
 
     def setup(self, stage: str | None = None) -> None:
         """Find and check every track the stage needs, so bad folders fail before training starts."""
@@ -62,25 +60,3 @@ class MusicDataModule(pl.LightningDataModule):
             self.valid_set = MusicEvalDataset(tracks, targets, self._samples(c.valid_seconds))
         if stage in (None, "test") and self.test_set is None:
             self.test_set = MusicEvalDataset(self._tracks("test"), targets, self._samples(c.test_seconds))
-
-    def _loader(self, dataset, loader=DataLoader, **kwargs) -> DataLoader:
-        workers = self.config.num_workers
-        return loader(dataset, num_workers=workers, persistent_workers=workers > 0, **kwargs)
-
-    def _eval_shard(self, dataset, what: str) -> EvalShard:
-        """This process's share of an evaluation split (all of it on one device)."""
-        return EvalShard(len(dataset), *process_share(self.trainer), what=what)
-
-    def train_dataloader(self) -> DataLoader:
-        rank, processes = process_share(self.trainer)
-        sampler = EpochSeededSampler(len(self.train_set.tracks), self.seed, shuffle=True,
-                                     num_samples=len(self.train_set), rank=rank, world_size=processes)
-        return self._loader(self.train_set, ResumableLoader, batch_size=self.config.batch_size, sampler=sampler, drop_last=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.valid_set, batch_size=1,
-                            sampler=self._eval_shard(self.valid_set, "validation split"))
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, batch_size=1,
-                            sampler=self._eval_shard(self.test_set, "test split"))
