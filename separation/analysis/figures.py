@@ -11,6 +11,12 @@ marks mean: a figure has one short title, its legend sits outside the data,
 panels and bars with nothing to show are left out, curves a reader cannot
 tell apart are named together in the legend (`overlapping`), and the PNG is
 at least MIN_WIDTH pixels wide, the width of a README page.
+
+One file of about 800 lines on purpose: the eight figures share one style
+(colours, line styles per hue, legend placement, overlap detection, atomic
+saving) and one set of study readers (panels, quantile curves, lost seeds),
+about 30 private helpers; split by figure, each file would import those
+helpers from the others, and the style would no longer live in one place.
 """
 
 from __future__ import annotations
