@@ -48,18 +48,31 @@ def test_regenerating_the_index_gives_the_committed_file():
         "results/README.md is stale: run .venv/bin/python scripts/results_index.py"
 
 
-def test_a_study_row_comes_from_its_tables(tmp_path):
-    """The budget is counted from trials.csv, not copied: one more trial changes the row."""
+def test_a_study_row_quotes_its_reports_verdict_box(tmp_path):
+    """The index says what the report's box says, item for item; a report without a box is refused."""
     module = _index_module()
+    report = (RESULTS / "svoice_clipping" / "REPORT.md").read_text()
+    box = [line.removeprefix("> - ") for line in report.splitlines() if line.startswith("> - ")]
+    row = module.study_row(RESULTS / "svoice_clipping")
+    assert row["question"] == "Does gradient clipping improve SVoice?"
+    assert sorted(row["answer"].split("<br>") + row["budget"].split("<br>")) == sorted(box)
+    assert row["answer"].startswith("**Selected setting:** `clip norm 5`") and "[95% CI " in row["answer"]
+    assert "15 trials" in row["budget"] and "early training only" in row["budget"]
     folder = tmp_path / "svoice_clipping"
     folder.mkdir()
-    for name in ("REPORT.md", "comparisons.csv"):
-        (folder / name).write_text((RESULTS / "svoice_clipping" / name).read_text())
-    trials = (RESULTS / "svoice_clipping" / "trials.csv").read_text().splitlines()
-    (folder / "trials.csv").write_text("\n".join(trials) + "\n")
-    row = module.study_row(folder)
-    assert "15 trials" in row["budget"] and "5 seeds" in row["budget"] and "256 steps" in row["budget"]
-    assert row["question"] == "Does gradient clipping improve SVoice?"
-    assert "`clip norm 5`" in row["answer"] and "not resolved" in row["answer"]
-    (folder / "trials.csv").write_text("\n".join(trials + [trials[-1]]) + "\n")
-    assert "16 trials" in module.study_row(folder)["budget"]
+    (folder / "REPORT.md").write_text("\n".join(line for line in report.splitlines() if not line.startswith(">")))
+    with pytest.raises(SystemExit, match="no verdict box"):
+        module.study_row(folder)
+
+
+def test_one_document_name_per_kind(tmp_path):
+    """A measurement's document is its README.md: a folder holding only a RESULT.md is not indexed silently."""
+    module = _index_module()
+    (tmp_path / "pilots").mkdir()
+    (tmp_path / "pilots" / "RESULT.md").write_text("# Pilots\n\n**Result.** One. Two.\n")
+    with pytest.raises(SystemExit, match="neither a study"):
+        module.rows(tmp_path)
+    (tmp_path / "pilots" / "RESULT.md").rename(tmp_path / "pilots" / "README.md")
+    studies, measurements = module.rows(tmp_path)
+    assert not studies and measurements[0]["question"] == "Pilots" and measurements[0]["answer"] == "One."
+    assert not list(RESULTS.glob("*/RESULT.md"))

@@ -93,7 +93,7 @@ def _gain_interval(study: Study, cell: str, column: str) -> Interval:
 def _selected_line(study: Study, best: str, column: str) -> tuple[str, Interval, str]:
     split = "test" if column == "test" else "validation"
     values = seed_values(study, best, column)
-    median = md_median(median_iqr(values))
+    median = _median_text(median_iqr(values))
     line = (f"> - **Selected setting:** `{best}` (best on validation): {split} {study.headline.name} {median} dB "
             f"(median [IQR] of {values.size} seed{'s' if values.size != 1 else ''})")
     gain_column, gain_name = _gain(study, best, column)
@@ -108,7 +108,7 @@ def _selected_line(study: Study, best: str, column: str) -> tuple[str, Interval,
     return line, gain, gain_name
 
 
-def md_median(values: tuple[float, float, float]) -> str:
+def _median_text(values: tuple[float, float, float]) -> str:
     median, q25, q75 = values
     return "n/a" if not np.isfinite(median) else f"{median:+.2f} [{q25:+.2f}, {q75:+.2f}]"
 
@@ -123,8 +123,8 @@ def _hue_line(study: Study, column: str) -> str | None:
     if overall is None or not comparisons:
         return None
     split = "test" if column == "test" else "validation"
-    resolved = [str(value) for value, c in comparisons if decisive(c).resolved]
-    parts = "; ".join(f"{value} {_resolved(c)}" for value, c in comparisons)
+    resolved = [value for value, c in comparisons if decisive(c).resolved]
+    parts = "; ".join(f"`{value}` {_resolved(c)}" for value, c in comparisons)
     tally = f"{len(resolved)} of {len(comparisons)} resolved" if resolved else "none resolved"
     return (f"> - **Each {study.hue} against it** (best minus each at its best, {split} {study.headline.name}): "
             f"{parts}: {tally}.")
