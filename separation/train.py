@@ -35,6 +35,7 @@ from separation.atomic import write_text_atomic
 from separation.config import Config, config_to_dict, refused_by
 from separation.data.resumable import RestoreLoaderPosition
 from separation.errors import UserError
+from separation.lightning_compat import last_saved_step
 from separation.models import build_model
 from separation.outcomes import Status
 from separation.tasks import get_task
@@ -188,7 +189,7 @@ def save_final_weights(trainer: pl.Trainer, run_dir: Path) -> None:
     """A run stopped between validations (the `trainer.max_minutes` budget, `max_steps`) ends
     after its last checkpoint: write `last.ckpt` again so it holds the weights the test scores."""
     saver = trainer.checkpoint_callback
-    saved_step = getattr(saver, "_last_global_step_saved", None)  # Lightning's own record of its last save
+    saved_step = last_saved_step(saver)  # Lightning's own record of its last save
     if trainer.global_step > 0 and saved_step != trainer.global_step:
         trainer.save_checkpoint(run_dir / "last.ckpt", weights_only=False)  # the full training state
 

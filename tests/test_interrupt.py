@@ -120,3 +120,13 @@ def test_a_run_stopped_between_validations_saves_its_final_weights(speech_corpus
     result = train(config)
     assert result.global_step == 6 and 6 % STEPS_PER_EPOCH != 0
     assert torch.load(tmp_path / "run" / "last.ckpt", weights_only=True)["global_step"] == 6
+
+
+def test_the_lightning_version_check_warns_outside_the_verified_range():
+    from separation import lightning_compat
+
+    assert lightning_compat.check_lightning_version(pl.__version__)  # the installed one is verified
+    assert lightning_compat.check_lightning_version("2.6.0rc1")
+    for outside in ("2.5.9", "2.7.0", "3.0.0"):
+        with pytest.warns(RuntimeWarning, match=f"pytorch-lightning {outside} is outside 2.6 to <2.7"):
+            assert not lightning_compat.check_lightning_version(outside)

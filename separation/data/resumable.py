@@ -14,6 +14,8 @@ from __future__ import annotations
 from pytorch_lightning import Callback
 from torch.utils.data import DataLoader
 
+from separation.lightning_compat import saved_loader_states
+
 
 class ResumableLoader(DataLoader):
     """`DataLoader` over an `EpochSeededSampler` whose position in the epoch survives a checkpoint."""
@@ -61,8 +63,7 @@ class RestoreLoaderPosition(Callback):
         self._states: list[dict] = []
 
     def on_load_checkpoint(self, trainer, pl_module, checkpoint):
-        fit_loop = checkpoint.get("loops", {}).get("fit_loop", {})
-        self._states = list(fit_loop.get("state_dict", {}).get("combined_loader", []))
+        self._states = saved_loader_states(checkpoint)
 
     def on_train_start(self, trainer, pl_module):
         loaders = trainer.train_dataloader

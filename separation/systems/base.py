@@ -20,6 +20,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from separation import optim
 from separation.config import Config, config_to_dict, flatten
 from separation.evaluation.collapse import CollapseProbe
+from separation.lightning_compat import attached_trainer
 from separation.models import build_model, model_spec
 from separation.tasks import get_task
 from separation.training.autoclip import AutoClip
@@ -75,7 +76,7 @@ class SeparationSystem(pl.LightningModule):
         optimizer = optim.build_optimizer(
             cfg.optimizer.name, self.parameters(), cfg.optimizer.lr, cfg.optimizer.weight_decay, cfg.optimizer.args
         )
-        total_steps = int(self.trainer.estimated_stepping_batches) if self._trainer is not None else 1
+        total_steps = int(self.trainer.estimated_stepping_batches) if attached_trainer(self) is not None else 1
         scheduler = optim.build_scheduler(cfg.scheduler.name, optimizer, total_steps, cfg.scheduler.args)
         if scheduler is None:
             return optimizer
@@ -87,7 +88,7 @@ class SeparationSystem(pl.LightningModule):
     def guard_loss(self, loss: torch.Tensor) -> torch.Tensor | None:
         """Return the loss, or None (skipping the step) after marking the run diverged."""
         checked = loss.detach()
-        if self._trainer is not None and self.trainer.world_size > 1:
+        if attached_trainer(self) is not None and self.trainer.world_size > 1:
             # Every process skips the step or none does: a backward pass missing on one process hangs the others.
             checked = self.trainer.strategy.reduce(checked.clone(), reduce_op="mean")
         if torch.isfinite(checked):

@@ -29,6 +29,8 @@ import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from pytorch_lightning import Callback
 
+from separation.lightning_compat import TRAINING_STATE_KEYS
+
 CHECKPOINT_NAMES = ("last.ckpt", "best.ckpt")
 METRICS_ROWS_KEY = "metrics_csv_rows"
 
@@ -75,7 +77,7 @@ def _loadable(path: Path) -> dict | None:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # truncated, random bytes, a pickle with code: all the same to a resume
         return None
-    if not isinstance(state, dict) or not {"state_dict", "loops", "global_step"} <= set(state):
+    if not isinstance(state, dict) or not TRAINING_STATE_KEYS <= set(state):
         return None
     return state
 

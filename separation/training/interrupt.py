@@ -25,6 +25,8 @@ from pathlib import Path
 import torch
 from pytorch_lightning import Callback
 
+from separation.lightning_compat import flush_step_metrics
+
 _requested: list[int] = []
 
 
@@ -109,10 +111,7 @@ class StopAtSignal(Callback):
             return
         # Lightning sends this step's scalars to the loggers only after this hook; send them
         # now, as it would have, so the resumed run's metrics.csv has no hole at this step.
-        connector = getattr(trainer, "_logger_connector", None)
-        if connector is not None and hasattr(connector, "update_train_step_metrics"):
-            connector.on_batch_end()
-            connector.update_train_step_metrics()
+        flush_step_metrics(trainer)
         path = self.run_dir / "last.ckpt"
         trainer.save_checkpoint(path, weights_only=False)  # the full training state, to resume from
         for logger in trainer.loggers:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 
+from separation.lightning_compat import flush_step_metrics
+
 
 class PausedAtStep(Exception):
     """Raised out of `trainer.fit` by `StopAtStep` after saving the checkpoint mid-epoch."""
@@ -42,10 +44,7 @@ class StopAtStep(pl.Callback):
         if batch_idx + 1 >= trainer.num_training_batches:
             trainer.should_stop = True  # the epoch's validation and checkpoint follow
             return
-        connector = getattr(trainer, "_logger_connector", None)  # this step's scalars, as StopAtSignal sends them
-        if connector is not None and hasattr(connector, "update_train_step_metrics"):
-            connector.on_batch_end()
-            connector.update_train_step_metrics()
+        flush_step_metrics(trainer)  # this step's scalars, as StopAtSignal sends them
         trainer.save_checkpoint(self.run_dir / "last.ckpt", weights_only=False)
         for logger in trainer.loggers:
             flush = getattr(logger, "flush", None)
