@@ -127,9 +127,11 @@ def _evaluate(args) -> int:
     if (args.checkpoint is None) == (args.baseline is None):
         raise UserError("separation evaluate takes a checkpoint or --baseline NAME (one of the two)")
     if args.baseline is not None:
-        from separation.evaluation.enhance_checkpoint import evaluate_baseline_from_cli
-
-        print(evaluate_baseline_from_cli(args))
+        with_baselines = [name for name, task in TASKS.items() if task.baseline is not None]
+        task = args.task or (with_baselines[0] if len(with_baselines) == 1 else None)
+        if task not in with_baselines:
+            raise UserError(f"--baseline needs --task, one of: {', '.join(with_baselines)} (the tasks with fixed baselines)")
+        print(TASKS[task].baseline(args))
         return 0
     loaded = load_checkpoint(args.checkpoint)
     if loaded.task not in TASKS:
@@ -153,9 +155,15 @@ def _add_evaluate_options(command: argparse.ArgumentParser) -> None:
 
 def _add_chunk_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
-    command.add_argument("--chunk-seconds", type=float, help="chunk length in seconds (default: the task's; 8 for speech, 4 for enhance)")
-    command.add_argument("--overlap", type=float, help="overlap of neighbouring chunks as a fraction, at most 0.5 (default: 0.25)")
-    command.add_argument("--batch-size", type=int, help="chunks per model call (default: 4 for speech, 8 for enhance)")
+    from separation.tasks import TASKS  # standard library only, as the other imports of this file
+
+    def defaults(field: str, unit: str = "") -> str:
+        return "the task's: " + ", ".join(f"{getattr(t.chunking, field):g}{unit} for {name}" for name, t in TASKS.items())
+
+    command.add_argument("--chunk-seconds", type=float, help=f"chunk length in seconds (default: {defaults('seconds', ' s')})")
+    command.add_argument("--overlap", type=float,
+                         help=f"overlap of neighbouring chunks as a fraction, at most 0.5 (default: {defaults('overlap')})")
+    command.add_argument("--batch-size", type=int, help=f"chunks per model call (default: {defaults('batch_size')})")
 
 
 def _grid(args) -> int:
@@ -375,7 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
         "<checkpoint folder>/eval_<split>): metrics.csv (one row per item), summary.json and example wavs.")
     evaluation.add_argument("checkpoint", nargs="?", help="checkpoint written by `separation train` (or use --baseline)")
     evaluation.add_argument("--baseline", metavar="NAME",
-                            help="enhance: score a fixed baseline (noisy, rnnoise, noisereduce, deepfilternet) instead of a checkpoint")
+                            help="score a fixed baseline of the task instead of a checkpoint (enhance: noisy, rnnoise, "
+                            "noisereduce, deepfilternet)")
+    evaluation.add_argument("--task", help="--baseline: the task whose baseline (default: the one task that has baselines)")
     evaluation.add_argument("--layout", choices=("noisy", "voicebank"), default="noisy",
                             help="--baseline: the data folder's layout (noisy: from `separation data noisy`)")
     evaluation.add_argument("--split", help="split folder (default: the config's test split; music: test, valid or train)")

@@ -54,6 +54,20 @@ class Headline:
 
 
 @dataclass(frozen=True)
+class Chunking:
+    """How `separation separate` / `evaluate` cut long audio by default (each can be given instead):
+    chunk length in seconds, overlap as a fraction of it, chunks per model call."""
+
+    seconds: float
+    overlap: float
+    batch_size: int
+
+    def settings(self) -> dict:
+        """As `separation.inference.separate.Separator`'s fields."""
+        return {"chunk_seconds": self.seconds, "overlap": self.overlap, "batch_size": self.batch_size}
+
+
+@dataclass(frozen=True)
 class Task:
     name: str
     # The dataclass of the config's `data` section (returned by a function, so an entry may also name
@@ -66,8 +80,9 @@ class Task:
     # (config) -> constructor arguments of the model, sizes taken from the data where it takes them
     model_args: Callable[[Any], dict]
     headline: Headline
-    # (LoadedModel, device) -> separation.inference.separate.Separator
+    # (LoadedModel, device) -> separation.inference.separate.Separator, cutting audio by `chunking`
     separator: Callable[[Any, str], Any]
+    chunking: Chunking
     # (LoadedModel, argparse.Namespace of `separation evaluate`) -> one summary line
     evaluate: Callable[[Any, Any], str]
     # What `evaluate` (and `separation evaluate --baseline`) writes into its folder, read back by the
@@ -91,7 +106,7 @@ class Task:
     baseline: Callable[[Any], str] | None = None
     # Score names of its evaluation that the report's within-groups table shows (empty: all of them).
     compared_scores: tuple[str, ...] = ()
-    # What its separator's estimates are computed from, for humans ("mixture", "noisy input").
+    # What the task's estimates are computed from, in a report's words ("mixture", "noisy input").
     input_name: str = "mixture"
 
 
@@ -141,6 +156,8 @@ TASKS: dict[str, Task] = {
         model_args=_lazy("separation.systems.speech:speech_model_args"),
         headline=Headline("val/si_snri", "test/si_snri", "SI-SNRi", test_metrics=("test/si_snri", "test/si_snr")),
         separator=_lazy("separation.inference.separate:speech_separator"),
+        # Longer than the generated test utterances (separated whole); a 2 s cross-fade to re-match speakers on.
+        chunking=Chunking(8.0, 0.25, 4),
         evaluate=_lazy("separation.evaluation.speech:evaluate_from_cli"),
         evaluation_file="summary.json",
         evaluation_scores=_lazy("separation.evaluation.scores:speech_scores"),
@@ -164,6 +181,7 @@ TASKS: dict[str, Task] = {
                           "mask-based model).",
                           test_metrics=("test/sdr", "test/sdri")),
         separator=_lazy("separation.inference.separate:music_separator"),
+        chunking=Chunking(30.0, 0.1, 1),  # a small STFT per batch; a 3 s cross-fade hides the seams
         evaluate=_lazy("separation.evaluation.music:evaluate_from_cli"),
         evaluation_file="bsseval.json",
         evaluation_scores=_lazy("separation.evaluation.scores:music_scores"),
@@ -182,6 +200,7 @@ TASKS: dict[str, Task] = {
         model_args=_lazy("separation.systems.enhance:enhance_model_args"),
         headline=Headline("val/si_snri", "test/si_snri", "SI-SNRi", test_metrics=("test/si_snri", "test/si_snr", "test/sdr")),
         separator=_lazy("separation.inference.separate:enhance_separator"),
+        chunking=Chunking(4.0, 0.25, 8),  # many receptive fields per chunk; 8 chunks a call keep a GPU busy
         evaluate=_lazy("separation.evaluation.enhance_checkpoint:evaluate_from_cli"),
         evaluation_file="summary.json",
         evaluation_scores=_lazy("separation.evaluation.scores:enhance_scores"),

@@ -72,6 +72,13 @@ class Separator:
         separate_stream(self.run, read, length, chunk, overlap, write, self.batch_size, self.rematch, self.device)
 
 
+def _chunking(loaded: LoadedModel) -> dict:
+    """The task's default chunk length, overlap and chunks per call (`separation.tasks`, its `chunking`)."""
+    from separation.tasks import TASKS
+
+    return TASKS[loaded.task].chunking.settings()
+
+
 def speech_separator(loaded: LoadedModel, device: str) -> Separator:
     """Speaker separation: mono `(batch, time) -> (batch, n_src, time)` models; speakers are unordered.
 
@@ -87,7 +94,7 @@ def speech_separator(loaded: LoadedModel, device: str) -> Separator:
     n_src = int(loaded.config["data"]["n_src"])
     sources = tuple(f"s{k}" for k in range(1, n_src + 1))
     return Separator(run, loaded.sample_rate, channels=1, sources=sources, rematch=True,
-                     chunk_seconds=8.0, overlap=0.25, batch_size=4, device=device)
+                     **_chunking(loaded), device=device)
 
 
 def music_separator(loaded: LoadedModel, device: str) -> Separator:
@@ -98,7 +105,7 @@ def music_separator(loaded: LoadedModel, device: str) -> Separator:
     """
     model = loaded.model
     return Separator(model.separate, loaded.sample_rate, channels=int(model.channels), sources=tuple(model.stems),
-                     rematch=False, chunk_seconds=30.0, overlap=0.1, batch_size=1, device=device)
+                     rematch=False, **_chunking(loaded), device=device)
 
 
 def enhancement_rule(loaded: LoadedModel) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -132,7 +139,7 @@ def enhance_separator(loaded: LoadedModel, device: str) -> Separator:
         return enhance(chunks).unsqueeze(2)  # (batch, 1, time) -> (batch, 1 source, 1 channel, time)
 
     return Separator(run, loaded.sample_rate, channels=1, sources=("speech",), rematch=False,
-                     chunk_seconds=4.0, overlap=0.25, batch_size=8, device=device)
+                     **_chunking(loaded), device=device)
 
 
 def default_device() -> str:
