@@ -228,8 +228,23 @@ def _compare(args) -> int:
 def _summarize(args) -> int:
     from separation.analysis.summarize_run import summarize_run
 
-    print(summarize_run(args.run_dir, args.metric))
+    print(summarize_run(args.run_dir, args.metric or _selection_metric(Path(args.run_dir))))
     return 0
+
+
+def _selection_metric(run_dir: Path) -> str:
+    """The selection metric of the run's task (its config.yaml; a config without `task` trains the default one)."""
+    import yaml
+
+    from separation.config import Config
+    from separation.tasks import get_task
+
+    try:
+        config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        config = None  # summarize_run says what the folder lacks
+    task = config.get("task", Config.task) if isinstance(config, dict) else Config.task
+    return get_task(task).headline.val
 
 
 # (dest, option) of the `evaluate` options that `evaluate-study` passes on to every trial's evaluation.
@@ -439,7 +454,8 @@ def build_parser() -> argparse.ArgumentParser:
         "markdown: status and budget, the validation metric and loss at every validation, the final metrics. "
         "Writes nothing: prints to stdout.")
     summarize.add_argument("run_dir", metavar="RUN", help="a run folder, e.g. runs/svoice_cpu")
-    summarize.add_argument("--metric", default="val/si_snri", help="the validation metric to tabulate (music: val/sdr)")
+    summarize.add_argument("--metric", help="the validation metric to tabulate (default: the selection metric of the run's "
+                           "task, e.g. val/si_snri, val/sdr for music)")
     summarize.set_defaults(func=_summarize)
 
     data = commands.add_parser("data", help="generate corpora offline",
