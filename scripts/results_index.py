@@ -77,7 +77,7 @@ def measurement_row(folder: Path, document: Path) -> dict:
     blocks = [p for p in paragraphs(text) if not p.startswith("#")]
     result = next((p for p in blocks if p.startswith("**Result.**")), blocks[0] if blocks else "")
     try:
-        added = subprocess.run(["git", "log", "--diff-filter=A", "--format=%cs", "--", str(document)], cwd=ROOT,
+        added = subprocess.run(["git", "log", "--follow", "--diff-filter=A", "--format=%cs", "--", str(document)], cwd=ROOT,
                                capture_output=True, text=True, check=True).stdout.split()
     except (OSError, subprocess.CalledProcessError):
         added = []
