@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from separation.analysis.cells import best_per, compare
-from separation.analysis.compare import compare_across, load_study, run_compare, select
+from separation.analysis.compare import load_study, run_compare, select
 from separation.analysis.stats import bootstrap_difference, probability_of_improvement
 from separation.cli import main
 from separation.errors import UserError
@@ -63,11 +63,6 @@ def test_a_group_is_its_best_cell_on_validation_as_in_the_report(optimizers):
     for optimizer, cell in best.items():
         chosen = select(optimizers, f"optimizer={optimizer}")
         assert chosen.cell == cell and chosen.matched == sum(c.startswith(f"{optimizer},") for c in optimizers.cells)
-
-
-def test_across_two_studies_is_the_same_statistic(optimizers):
-    a, b = "rmsprop, lr 0.001", "adagrad, lr 0.01"
-    assert compare_across(optimizers, a, optimizers, b, "test") == compare(optimizers, a, b, "test")
 
 
 def test_one_cell_across_two_studies_from_the_seeds_values(capsys, monkeypatch):

@@ -141,11 +141,16 @@ def lost_seeds(study: Study, cell: str) -> int:
 
 def compare(study: Study, a: str, b: str, column: str = "test") -> Comparison:
     """Cell a against cell b on one metric column, with bootstrap interval and probability of improvement."""
-    values_a, values_b = seed_values(study, a, column), seed_values(study, b, column)
-    diverged_a, diverged_b = lost_seeds(study, a), lost_seeds(study, b)
+    return compare_across(study, a, study, b, column)
+
+
+def compare_across(study_a: Study, a: str, study_b: Study, b: str, column: str = "test") -> Comparison:
+    """Cell a of one study against cell b of another (or the same): each lost seed counts at its own study's worst."""
+    values_a, values_b = seed_values(study_a, a, column), seed_values(study_b, b, column)
+    diverged_a, diverged_b = lost_seeds(study_a, a), lost_seeds(study_b, b)
     conservative = p_conservative = None
     if diverged_a or diverged_b:
-        cons_a, cons_b = seed_values(study, a, column, True), seed_values(study, b, column, True)
+        cons_a, cons_b = seed_values(study_a, a, column, True), seed_values(study_b, b, column, True)
         conservative = bootstrap_difference(cons_a, cons_b)
         p_conservative = probability_of_improvement(cons_a, cons_b)
     return Comparison(

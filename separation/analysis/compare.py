@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from separation.analysis.cells import Comparison, compare, lost_seeds, seed_values, select_best, worst_value
+from separation.analysis.cells import Comparison, compare, compare_across, select_best, worst_value
 from separation.analysis.collect import collect_study, collect_tables
 from separation.analysis.findings import decisive, report_column
-from separation.analysis.stats import MIN_SEEDS, bootstrap_difference, median_iqr, probability_of_improvement
+from separation.analysis.stats import MIN_SEEDS
 from separation.analysis.study import Study
 from separation.errors import UserError
 
@@ -106,26 +106,6 @@ def select(study: Study, text: str) -> Selection:
         raise UserError(f"{text!r}: none of the {len(matched)} cells it matches in {study.name} has a finished seed "
                         "that neither diverged nor collapsed")
     return Selection(text, best, len(matched))
-
-
-def compare_across(study_a: Study, a: str, study_b: Study, b: str, column: str) -> Comparison:
-    """`cells.compare` for a cell of one study against a cell of another (each lost seed at its own study's worst)."""
-    values_a, values_b = seed_values(study_a, a, column), seed_values(study_b, b, column)
-    diverged_a, diverged_b = lost_seeds(study_a, a), lost_seeds(study_b, b)
-    conservative = p_conservative = None
-    if diverged_a or diverged_b:
-        cons_a, cons_b = seed_values(study_a, a, column, True), seed_values(study_b, b, column, True)
-        conservative = bootstrap_difference(cons_a, cons_b)
-        p_conservative = probability_of_improvement(cons_a, cons_b)
-    return Comparison(
-        a=a, b=b, column=column,
-        median_a=median_iqr(values_a)[0], median_b=median_iqr(values_b)[0],
-        n_a=len(values_a), n_b=len(values_b),
-        diverged_a=diverged_a, diverged_b=diverged_b,
-        difference=bootstrap_difference(values_a, values_b),
-        p_better=probability_of_improvement(values_a, values_b),
-        conservative=conservative, p_better_conservative=p_conservative,
-    )
 
 
 @dataclass(frozen=True)
