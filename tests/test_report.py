@@ -4,6 +4,7 @@ import json
 import math
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -368,3 +369,23 @@ def test_report_opens_with_its_verdict_box(study):
     assert not any("StepLR" in line for line in box)
     assert any(line.startswith("> - **Budget:** svoice, ") and " trials; " in line for line in box)
     assert not any("Caveat" in line for line in box)  # the best cell gains about 6.5 dB: no early-training caveat
+
+
+def test_continuous_schedules_are_registered_and_reported_as_every_step(tmp_path):
+    """A schedule that decays every step has no LR reductions to count: its cells say so (#30)."""
+    from separation.analysis.report import write_report_from_tables
+    from separation.analysis.study import CONTINUOUS_SCHEDULES
+    from separation.optim import SCHEDULERS
+
+    assert set(CONTINUOUS_SCHEDULES) <= set(SCHEDULERS)
+    repo = Path(__file__).resolve().parent.parent
+    results = repo / "results" / "svoice_schedulers_v2"
+    for name in ("trials.csv", "steps.csv"):
+        (tmp_path / "tables").mkdir(exist_ok=True)
+        shutil.copy(results / name, tmp_path / "tables" / name)
+    write_report_from_tables(tmp_path / "tables", repo / "experiments" / "svoice_schedulers_v2.yaml", tmp_path / "out")
+    text = (tmp_path / "out" / "REPORT.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| sched cosine_warmup |"))
+    assert row.split("|")[-4].strip() == "every step"
+    assert "- Scheduler cosine_warmup: the LR changes at every step" in text
+    assert re.search(r"- Scheduler step: \d+ LR reductions per trial", text)

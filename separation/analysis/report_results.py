@@ -19,8 +19,19 @@ from separation.analysis.cells import best_per, profile_times, seed_values, sele
 from separation.analysis.findings import claims, describe, hue_comparisons
 from separation.analysis.ranking import FIRST_LOSS_STEP, RESAMPLES as RANK_RESAMPLES, early_ranking
 from separation.analysis.stats import LEVEL, MIN_SEEDS, median_iqr
-from separation.analysis.study import Study
+from separation.analysis.study import CONTINUOUS_SCHEDULES, Study
 from separation.outcomes import OUTCOMES
+
+
+def _scheduler_name(trials: pd.DataFrame) -> str:
+    """The registry name of these trials' schedule (the `scheduler` column is its label, args included)."""
+    column = "scheduler_name" if "scheduler_name" in trials else "scheduler"
+    names = trials[column].dropna().astype(str).unique()
+    return names[0] if len(names) == 1 else ""
+
+
+def _continuous(study: Study, cell: str) -> bool:
+    return _scheduler_name(study.trials[study.trials["cell"] == cell]) in CONTINUOUS_SCHEDULES
 
 
 def cells_section(study: Study, table: pd.DataFrame, column: str) -> str:
@@ -50,7 +61,8 @@ def cells_section(study: Study, table: pd.DataFrame, column: str) -> str:
             outcomes = finished + row["n_diverged"] + row["n_collapsed"]
             cells.append(f"{md.seconds(row[f'seconds_to[{key}]_median'])} ({row[f'reached[{key}]']}/{outcomes})")
         clip = row["clip_rate_mean"]
-        cells += [md.number(row["lr_reductions_median"], 0), md.number(100 * clip, 0), md.number(row["sec_per_step_median"], 3)]
+        cuts = "every step" if _continuous(study, row["cell"]) else md.number(row["lr_reductions_median"], 0)
+        cells += [cuts, md.number(100 * clip, 0), md.number(row["sec_per_step_median"], 3)]
         rows.append(cells)
     return "\n".join(["## Results per cell", "", md.table(header, rows), "", *_references(study)])
 
@@ -148,11 +160,11 @@ def _dynamics(study: Study) -> list[str]:
         norm = rows["grad_norm_pre_median"].median()
         lines.append(f"- Clipping {clipping} reduced the gradient on {md.number(100 * rate, 0)}% of logged steps "
                      f"(median pre-clip norm {md.number(norm)}, over {len(rows)} trials).")
-    # `lr_reductions` counts the epochs whose LR fell (separation.training.callbacks.LrTracker), so a schedule that
-    # decays every step (cosine_warmup) counts one per epoch; committed reports quote those counts (#30).
     for scheduler, rows in finished.groupby("scheduler", sort=False):
         cuts = rows["lr_reductions"].to_numpy(dtype=float)
-        if np.isfinite(cuts).any() and np.nanmax(cuts) > 0:
+        if _scheduler_name(rows) in CONTINUOUS_SCHEDULES:
+            lines.append(f"- Scheduler {scheduler}: the LR changes at every step (a continuous decay, no reductions to count).")
+        elif np.isfinite(cuts).any() and np.nanmax(cuts) > 0:
             lines.append(f"- Scheduler {scheduler}: {np.nanmedian(cuts):g} LR reductions per trial (median; max {np.nanmax(cuts):g}).")
     if study.targets:
         methods, problems, times = profile_times(study)
