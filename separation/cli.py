@@ -4,6 +4,11 @@ Exit status: 0 done; 2 bad input (one line on stderr naming the file or key and
 what was expected; nothing is left half-written); 3 `grid` finished with a planned
 trial failed or left interrupted, `evaluate-study` with an evaluation failed; 130 / 143 stopped by SIGINT / SIGTERM after
 saving a checkpoint (rerun to resume).
+
+One file of about 550 lines on purpose: each subcommand's parser sits beside its
+handler, and the options shared across subcommands (chunking, deprecated
+spellings, the runs root) are defined once here; every handler is a few lines
+over a library call, so the length is the command line's own surface.
 """
 
 from __future__ import annotations
