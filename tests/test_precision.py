@@ -113,9 +113,14 @@ def test_committed_studies_keep_their_trial_ids():
         if not table.exists():
             continue
         with open(table) as handle:
-            committed = {row["trial"] for row in csv.DictReader(handle)}
-        assert {trial.id for trial in spec.trials} == committed, spec_path.name
-        assert {trial.config.trainer.precision for trial in spec.trials} == {"32"}, spec_path.name
+            rows = list(csv.DictReader(handle))
+        assert {trial.id for trial in spec.trials} == {row["trial"] for row in rows}, spec_path.name
+        pinned = {trial.config.trainer.precision for trial in spec.trials}
+        if pinned != {"32"}:
+            # A study run under `auto` (the demo) records what each trial trained in; on another machine auto may
+            # resolve otherwise, and the table says what the committed numbers came from.
+            assert pinned == {"auto"}, spec_path.name
+            assert all(row.get("precision") in ("32", "bf16-mixed") for row in rows), spec_path.name
         checked += 1
     assert checked >= 9
 
