@@ -40,7 +40,7 @@ import numpy as np  # noqa: E402
 from separation.analysis.cells import profile_times, select_best, seed_values  # noqa: E402
 from separation.analysis.evaluation import headline_baselines  # noqa: E402
 from separation.analysis.stats import performance_profile, profile_taus  # noqa: E402
-from separation.analysis.study import CONTINUOUS_SCHEDULES, Study  # noqa: E402
+from separation.analysis.study import Study, decays_every_step  # noqa: E402
 from separation.atomic import write_bytes_atomic  # noqa: E402
 from separation.outcomes import LOST, OUTCOMES  # noqa: E402
 
@@ -482,8 +482,7 @@ def learning_rate(study: Study, path: Path) -> str | None:
             reductions = rows["lr_reductions"].to_numpy(dtype=float)
             reductions = reductions[np.isfinite(reductions)]
             note = f"LR cuts per trial: median {np.median(reductions):g}, max {reductions.max():g}" if reductions.size else ""
-            names = set(rows["scheduler_name" if "scheduler_name" in rows else "scheduler"].dropna().astype(str))
-            if names and names <= set(CONTINUOUS_SCHEDULES):
+            if decays_every_step(rows):
                 note = "LR changes every step"  # a continuous decay: its per-epoch count is no count of cuts
             panels.append(("; ".join(filter(None, [title, note])), curves))
     if not panels:

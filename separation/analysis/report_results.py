@@ -19,19 +19,8 @@ from separation.analysis.cells import best_per, profile_times, seed_values, sele
 from separation.analysis.findings import claims, describe, hue_comparisons
 from separation.analysis.ranking import FIRST_LOSS_STEP, RESAMPLES as RANK_RESAMPLES, early_ranking
 from separation.analysis.stats import LEVEL, MIN_SEEDS, median_iqr
-from separation.analysis.study import CONTINUOUS_SCHEDULES, Study
+from separation.analysis.study import Study, decays_every_step
 from separation.outcomes import OUTCOMES
-
-
-def _scheduler_name(trials: pd.DataFrame) -> str:
-    """The registry name of these trials' schedule (the `scheduler` column is its label, args included)."""
-    column = "scheduler_name" if "scheduler_name" in trials else "scheduler"
-    names = trials[column].dropna().astype(str).unique()
-    return names[0] if len(names) == 1 else ""
-
-
-def _continuous(study: Study, cell: str) -> bool:
-    return _scheduler_name(study.trials[study.trials["cell"] == cell]) in CONTINUOUS_SCHEDULES
 
 
 def cells_section(study: Study, table: pd.DataFrame, column: str) -> str:
@@ -61,7 +50,8 @@ def cells_section(study: Study, table: pd.DataFrame, column: str) -> str:
             outcomes = finished + row["n_diverged"] + row["n_collapsed"]
             cells.append(f"{md.seconds(row[f'seconds_to[{key}]_median'])} ({row[f'reached[{key}]']}/{outcomes})")
         clip = row["clip_rate_mean"]
-        cuts = "every step" if _continuous(study, row["cell"]) else md.number(row["lr_reductions_median"], 0)
+        continuous = decays_every_step(study.trials[study.trials["cell"] == row["cell"]])
+        cuts = "every step" if continuous else md.number(row["lr_reductions_median"], 0)
         cells += [cuts, md.number(100 * clip, 0), md.number(row["sec_per_step_median"], 3)]
         rows.append(cells)
     return "\n".join(["## Results per cell", "", md.table(header, rows), "", *_references(study)])
@@ -162,7 +152,7 @@ def _dynamics(study: Study) -> list[str]:
                      f"(median pre-clip norm {md.number(norm)}, over {len(rows)} trials).")
     for scheduler, rows in finished.groupby("scheduler", sort=False):
         cuts = rows["lr_reductions"].to_numpy(dtype=float)
-        if _scheduler_name(rows) in CONTINUOUS_SCHEDULES:
+        if decays_every_step(rows):
             lines.append(f"- Scheduler {scheduler}: the LR changes at every step (a continuous decay, no reductions to count).")
         elif np.isfinite(cuts).any() and np.nanmax(cuts) > 0:
             lines.append(f"- Scheduler {scheduler}: {np.nanmedian(cuts):g} LR reductions per trial (median; max {np.nanmax(cuts):g}).")

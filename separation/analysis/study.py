@@ -28,6 +28,13 @@ FACTORS = ("optimizer", "lr", "scheduler", "clipping")
 CONTINUOUS_SCHEDULES = ("cosine_warmup",)
 
 
+def decays_every_step(trials) -> bool:
+    """Whether every one of these trial rows (a DataFrame of `trials.csv`) ran a continuous schedule."""
+    column = "scheduler_name" if "scheduler_name" in trials else "scheduler"  # `scheduler` is the label, args included
+    names = set(trials[column].dropna().astype(str))
+    return bool(names) and names <= set(CONTINUOUS_SCHEDULES)
+
+
 @dataclass
 class Study:
     name: str
