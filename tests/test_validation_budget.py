@@ -28,3 +28,25 @@ def test_validating_every_k_epochs_changes_no_final_metric(speech_corpus, tmp_pa
     assert results[2].val_seconds < results[1].val_seconds
     for key in ("val/si_snri", "test/si_snri"):
         assert results[1].metrics[key] == pytest.approx(results[2].metrics[key], abs=1e-5)
+
+
+def test_a_plateau_schedule_steps_once_per_validation(speech_corpus, tmp_path):
+    """ReduceLROnPlateau under validation every 2nd epoch: no epoch without a validation steps it (Lightning
+    would stop the run for want of its metric), and with patience 0 and an unreachable threshold each
+    validation after the first halves the LR, so 3 validations give exactly 2 halvings (the second after
+    the last step, so the logged steps see one)."""
+    import csv
+
+    from separation.train import train
+
+    config = tiny_speech_config(speech_corpus, tmp_path / "plateau", **{
+        "trainer.max_epochs": 6, "trainer.check_val_every_n_epoch": 2,
+        "scheduler.name": "plateau", "scheduler.args": {"patience": 0, "threshold": 1000.0, "factor": 0.5}})
+    result = train(config)
+    assert result.status == "completed"
+    rows = list(csv.DictReader(open(tmp_path / "plateau" / "metrics.csv")))
+    lrs = sorted({float(r["value"]) for r in rows if r["metric"] == "train/lr"}, reverse=True)
+    base = config.optimizer.lr
+    assert lrs == pytest.approx([base, base / 2])
+    # The summary counts the reductions that took effect on a step: the second one came after the last.
+    assert result.lr_reductions == 1

@@ -80,6 +80,11 @@ class SeparationSystem(pl.LightningModule):
         scheduler = optim.build_scheduler(cfg.scheduler.name, optimizer, total_steps, cfg.scheduler.args)
         if scheduler is None:
             return optimizer
+        if "monitor" in scheduler and cfg.trainer.check_val_every_n_epoch > 1:
+            # A schedule that watches a validation metric steps once per validation: stepped every
+            # epoch it would find no metric on the epochs between validations (Lightning stops the
+            # run), and its patience counts validations, the unit a user reads in the curves.
+            scheduler = {**scheduler, "frequency": cfg.trainer.check_val_every_n_epoch}
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
     def current_lr(self) -> float:
