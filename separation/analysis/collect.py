@@ -240,7 +240,10 @@ def _entries(study_dir: Path, spec: GridSpec | None, notes: list[str]) -> list[t
             entries.append((trial.id, config, dict(trial.overrides), read_json(folder / "meta.json"), trial_status(folder)))
         extra = [p.name for p in folders if p.name not in planned]
         if extra:
-            notes.append(f"{len(extra)} folder(s) in {study_dir} are not trials of the spec and were left out: {', '.join(extra)}")
+            # Several specs may share one study folder (a phase-2 spec reusing phase 1's baseline trials):
+            # then the others' trials are many, and a count with a few names says enough.
+            named = ", ".join(extra) if len(extra) <= 6 else ", ".join(extra[:3]) + f" and {len(extra) - 3} more"
+            notes.append(f"{len(extra)} folder(s) in {study_dir} are not trials of the spec and were left out: {named}")
         return entries
     for folder in folders:
         config = _read_config(folder / "config.yaml")
