@@ -108,6 +108,15 @@ def _data_noisy(args) -> int:
     return 0
 
 
+def _data_realmix(args) -> int:
+    from separation.data.realmix_corpus import generate_realmix
+
+    _check_not_a_file(args.root, "corpus folder")
+    generate_realmix(args.root, prompts=args.prompts, speakers_dir=args.speakers, mixtures=args.mixtures,
+                     seed=args.seed, sample_rate=args.sample_rate, level_range=args.level_range, force=args.force)
+    return 0
+
+
 def _separate(args) -> int:
     from separation.inference.separate import separate_files
 
@@ -464,7 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     summarize.set_defaults(func=_summarize)
 
     data = commands.add_parser("data", help="generate corpora offline",
-                               description="Generate a corpus offline into ROOT (speech, music or noisy).")
+                               description="Generate a corpus offline into ROOT (speech, music, noisy or realmix).")
     kinds = data.add_subparsers(dest="kind", required=True)
     speech = kinds.add_parser(
         "speech", help="LibriMix-shaped speech mixtures from espeak-ng, Flite, Festival and recorded prompts",
@@ -524,6 +533,24 @@ def build_parser() -> argparse.ArgumentParser:
     noisy.add_argument("--seed", type=int, default=0, help="random seed of every draw")
     noisy.add_argument("--force", action="store_true", help="replace an existing corpus")
     noisy.set_defaults(func=_data_noisy)
+    realmix = kinds.add_parser(
+        "realmix", help="a held-out test split of real two-speaker mixtures, mixed by LibriMix's recipe",
+        description="Write ROOT/Libri2Mix/wav{8k|16k}/min/test/{mix_clean,s1,s2} and metadata/ (LibriMix's csv with "
+        "speakers, files and levels; realmix.json) from unperturbed recordings: BS.1770 loudness, min mode, "
+        "no warp or channel effects. Score it with `separation evaluate CKPT --data ROOT --split test`.")
+    realmix.add_argument("root", help="output folder (the corpus root)")
+    voices = realmix.add_mutually_exclusive_group(required=True)
+    voices.add_argument("--prompts", action="store_true",
+                        help="the three Asterisk prompt speakers (es-co, fr-armelle, it-menardi), 8 kHz")
+    voices.add_argument("--speakers", metavar="DIR", help="your recordings: DIR/<speaker>/*.wav|*.flac, 2 speakers or more")
+    realmix.add_argument("--mixtures", type=int, default=100, help="number of mixtures")
+    realmix.add_argument("--seed", type=int, default=0, help="random seed of every draw")
+    realmix.add_argument("--sample-rate", type=int, default=8000, help="sample rate of the written wavs (Hz)")
+    realmix.add_argument("--level-range", type=float, nargs=2, default=[0.0, 5.0], metavar=("LOW", "HIGH"),
+                         help="speaker 2's loudness relative to speaker 1's in dB: its size drawn uniformly in "
+                         "[LOW, HIGH], its sign at random (0 5: up to 5 dB louder or quieter, LibriMix's usual spread)")
+    realmix.add_argument("--force", action="store_true", help="replace an existing corpus")
+    realmix.set_defaults(func=_data_realmix)
     return parser
 
 

@@ -15,7 +15,10 @@ recording in flat memory. Metrics per utterance, each the mean over its speakers
 
 Writes `metrics.csv` (one row per utterance), `summary.json` (mean, median,
 standard deviation, extremes and count per metric, with the data and
-separation settings) and a few example separations under `examples/`.
+separation settings) and a few example separations under `examples/`. When the
+corpus's csv names each mixture's speakers and their relative level (`separation
+data realmix`), `summary.json` also holds the statistics per speaker pair and per
+relative-level band, and `summary.csv` their means (`speech_groups`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from __future__ import annotations
 import csv
 import io
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +35,7 @@ import torch
 from separation.atomic import write_json_atomic, write_text_atomic
 from separation.data.audio import write_wav
 from separation.errors import UserError
+from separation.evaluation.speech_groups import grouped_stats, librimix_metadata, mixture_groups, summary_csv
 from separation.inference.checkpoint import LoadedModel, load_checkpoint
 from separation.inference.separate import Separator, build_separator
 from separation.losses import find_best_permutation, pairwise_si_snr, reorder_sources, si_snr
@@ -105,6 +109,7 @@ def evaluate_speech(
     examples: int = 3,
     details: dict | None = None,
     log: Callable[[str], None] | None = print,
+    groups: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict:
     """Separate and score every utterance of `dataset`; write the results to `out_dir`.
 
@@ -115,6 +120,8 @@ def evaluate_speech(
         out_dir: receives `metrics.csv`, `summary.json` (both replaced atomically)
             and `examples/<id>/{mixture,estimate_sK,reference_sK}.wav` for the first `examples` items.
         details: extra entries for `summary.json` (checkpoint, data settings).
+        groups: `{id: {"speaker_pair": ..., "relative_level": ...}}` (`speech_groups.mixture_groups`):
+            adds `by_speaker_pair` and `by_relative_level` to `summary.json` and writes `summary.csv`.
 
     Returns:
         The content of `summary.json`.
@@ -157,6 +164,8 @@ def evaluate_speech(
         "methods": METHODS,
         "metrics": aggregate(rows),
     }
+    if groups is not None:
+        summary.update(grouped_stats(rows, groups, aggregate))
     for item_id, mixture, aligned, references in kept:
         folder = out_dir / "examples" / item_id
         write_wav(folder / "mixture.wav", mixture.numpy(), rate)
@@ -165,6 +174,11 @@ def evaluate_speech(
             write_wav(folder / f"reference_{name}.wav", reference.numpy(), rate)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out_dir / "metrics.csv", _csv_text(rows))
+    if groups is not None:
+        overall = {"count": len(rows), **summary["metrics"]}
+        write_text_atomic(out_dir / "summary.csv", summary_csv(overall, summary, METRICS))
+    else:
+        (out_dir / "summary.csv").unlink(missing_ok=True)  # a grouped evaluation's, stale beside these scores
     write_json_atomic(out_dir / "summary.json", summary)
     return summary
 
@@ -213,7 +227,10 @@ def evaluate_speech_checkpoint(
         "data": {"root": str(root), "layout": data["layout"], "split": split, "n_src": data["n_src"]},
     }
     dataset = SpeechMixtureDataset(items, data["sample_rate"])
-    return evaluate_speech(separator, dataset, out_dir, examples, details, log), out_dir
+    groups = None
+    if data["layout"] == "librimix":
+        groups = mixture_groups(librimix_metadata(items[0].mixture, split, data["librimix_mixture"]))
+    return evaluate_speech(separator, dataset, out_dir, examples, details, log, groups), out_dir
 
 
 def evaluate_from_cli(loaded: LoadedModel, args) -> str:
