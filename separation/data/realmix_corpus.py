@@ -16,7 +16,9 @@ never in training, no warp, no channel effects, mixed by LibriMix's recipe:
   sign is drawn at random. Unlike LibriMix, loudness is measured on the
   truncated sources, so the written files hold exactly the drawn relative level;
 - when the mixture or a source would peak above 0.9, all three are scaled down
-  together (LibriMix's MAX_AMP), which keeps the relative level.
+  together (LibriMix's MAX_AMP), which keeps the relative level;
+- 16-bit PCM files, as LibriMix writes; the sources are rounded to the 16-bit
+  grid first, so the mixture file is exactly s1 + s2.
 
 An utterance shorter than one 400 ms BS.1770 block at the output rate, or
 silent (no block above the -70 LUFS gate), is skipped and listed in the
@@ -48,7 +50,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pyloudnorm
 
-from separation.data.audio import write_wav
+from separation.data.audio import quantize_pcm16, write_wav
 from separation.data.corpus_errors import CorpusError
 from separation.data.signal import PEAK, resample
 from separation.data.speech_voices import PROMPT_PACKAGES, folder_files, prompt_files, read_prompt, read_recording
@@ -173,7 +175,7 @@ def _id_tokens(speakers: Sequence[str]) -> dict[str, str]:
 def _mix_one(first: np.ndarray, second: np.ndarray, target: float, relative: float, meter: pyloudnorm.Meter):
     """The two truncated sources at `target` and `target + relative` LUFS, scaled under PEAK together.
 
-    Returns `(sources (2, time) float32, peak gain in dB)`.
+    Returns `(sources (2, time) float32 on the 16-bit grid, peak gain in dB)`.
     """
     sources = []
     for signal, level in ((first, target), (second, target + relative)):
@@ -181,7 +183,8 @@ def _mix_one(first: np.ndarray, second: np.ndarray, target: float, relative: flo
     sources = np.stack(sources)
     peak = max(float(np.abs(sources).max()), float(np.abs(sources.sum(axis=0)).max()))
     gain = min(1.0, PEAK / peak)
-    return (sources * gain).astype(np.float32), 20 * np.log10(gain)
+    # On the 16-bit grid before summing: the written PCM_16 mixture is then exactly s1 + s2.
+    return quantize_pcm16(sources * gain), 20 * np.log10(gain)
 
 
 def _package_versions() -> dict[str, str]:
@@ -248,6 +251,10 @@ def generate_realmix(
     target = root / name
     if target.exists() and not force:
         raise CorpusError(f"{target}: corpus already exists; pass force=True (CLI: --force) to replace it")
+    if target.exists() and not (target / "metadata" / PROVENANCE_FILE).is_file():
+        # A generated training corpus has the same layout: --force must not swap it for a test split.
+        raise CorpusError(f"{target}: holds a corpus that realmix did not write (no metadata/{PROVENANCE_FILE}); "
+                          "choose another ROOT")
     refuse_foreign(root, [name], _own_file, WHAT)
 
     recordings = prompt_speakers() if prompts else folder_speakers(speakers_dir)
@@ -280,9 +287,9 @@ def generate_realmix(
                                   "both after truncation to the shorter")
             sources, peak_db = _mix_one(signals[0], signals[1], target_lufs, relative, meter)
             mixture_id = "_".join(f"{tokens[u.speaker]}-{numbers[u.speaker][u.path]}-{index:04d}" for u in chosen)
-            write_wav(split / "mix_clean" / f"{mixture_id}.wav", sources.sum(axis=0), sample_rate)
+            write_wav(split / "mix_clean" / f"{mixture_id}.wav", sources.sum(axis=0), sample_rate, "PCM_16")
             for k in range(2):
-                write_wav(split / f"s{k + 1}" / f"{mixture_id}.wav", sources[k], sample_rate)
+                write_wav(split / f"s{k + 1}" / f"{mixture_id}.wav", sources[k], sample_rate, "PCM_16")
             rows.append({"mixture_ID": mixture_id, "length": length, "speaker_1": first, "speaker_2": second,
                          "source_1_file": chosen[0].path, "source_2_file": chosen[1].path,
                          "loudness_1_lufs": target_lufs + peak_db, "loudness_2_lufs": target_lufs + relative + peak_db,
