@@ -254,3 +254,24 @@ def test_evaluate_study_runs_evaluate_per_finished_trial(tmp_path, capsys):
     assert sorted(Path(c[4]).parent.name for c in calls) == ["a-ok", "b-done", "c-div", "d-fail", "e-stop"]
     assert enhance_scores(study / "b-done" / "eval_test").scores["SI-SNRi"] == 7.0
     assert evaluate_study.main([str(tmp_path / "nowhere")], run=fake_run) == 2
+
+
+def test_the_selected_cell_is_set_against_each_comparable_baseline(study, monkeypatch):
+    from separation.analysis import report_evaluation
+    from separation.analysis.collect import collect_study
+
+    # The fixture's best cell on validation has no evaluated trial: the section says so.
+    report = study["report"]
+    best = report.split("**Selected setting:** `")[1].split("`")[0]
+    assert f"The selected cell `{best}` (best on validation) has no full evaluation" in section(report)
+    # Made the selection, the cell evaluated at SI-SNRi 5, 6, 9 dB and PESQ 2.0 over seeds 0-2 is set against
+    # the noisy baseline (SI-SNRi 0, PESQ 2.33); rnnoise, scored on other items, is not compared.
+    collected = collect_study(study["root"] / "runs" / "evalsynth", study["root"] / "spec.yaml")
+    monkeypatch.setattr(report_evaluation, "select_best", lambda s, cells: "adam, lr 0.001, sched none")
+    text = report_evaluation.evaluation_section(collected)
+    comparison = text[text.index("The selected cell `adam, lr 0.001, sched none` (best on validation) against"):]
+    columns = table_row(comparison, "baseline")
+    row = table_row(comparison, "baseline: noisy")
+    assert row[columns.index("SI-SNRi")] == "+6.00 (3 of 3 higher)"
+    assert row[columns.index("PESQ")] == "-0.33 (0 of 3 higher)"
+    assert "| baseline: rnnoise |" not in comparison

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from separation.analysis import evaluation, markdown as md, within
-from separation.analysis.cells import lost_seeds, seed_values
+from separation.analysis.cells import lost_seeds, seed_values, select_best
 from separation.analysis.stats import median_iqr
 from separation.analysis.study import Study
 from separation.outcomes import OUTCOMES
@@ -67,12 +67,50 @@ def evaluation_section(study: Study) -> str:
         lines += [f"Baseline rows: fixed methods evaluated once (no seeds) by `separation evaluate --baseline NAME`, "
                   f"read from the spec's `baselines`; each is checked against {basis} (data root, split, item count, "
                   "sample rate):", "", *notes, ""]
+    lines += best_against_baselines(study, names, digits)
     missing = evaluation.not_evaluated(study)
     if len(missing):
         shown = [f"`{r.trial}` ({r.status})" for r in missing.head(12).itertuples()]
         more = f", and {len(missing) - 12} more" if len(missing) > 12 else ""
         lines += [f"Not evaluated: {len(missing)} of {finished} finished trials: {', '.join(shown)}{more}.", ""]
     return "\n".join(lines)
+
+
+def best_against_baselines(study: Study, names: list[str], digits: dict[str, int]) -> list[str]:
+    """The selected cell (best on validation) against each baseline scored on the same data, seed by seed.
+
+    Each baseline is one number per score (a fixed method, no seeds); the cell has one per evaluated seed. So
+    the comparison is the cell's median minus the baseline, and in how many of its seeds it is higher: with
+    three seeds, "3 of 3 higher" is the strongest statement the evaluation supports, and "2 of 3" says a
+    difference of that size is within the seeds' spread.
+    """
+    references = [(label, scores) for label, scores, differs in evaluation.baselines(study) if not differs]
+    best = select_best(study, study.cells)
+    if not references or best is None:
+        return []
+    rows = evaluation.ok_rows(study, best)
+    if rows.empty:
+        return [f"The selected cell `{best}` (best on validation) has no full evaluation of a seed that finished well, "
+                "so it is not set against the baselines here.", ""]
+    # Against a baseline on the same items, a score and its improvement over the input differ by the same
+    # amount (SI-SNR and SI-SNRi): the improvement alone is shown.
+    names = [name for name in names if f"{name}i" not in names]
+    header = ["baseline", *names]
+    table = []
+    for label, scores in references:
+        cells = []
+        for name in names:
+            values = rows[name].to_numpy(dtype=float)
+            values = values[np.isfinite(values)]
+            if name not in scores or not values.size:
+                cells.append("")
+                continue
+            higher = int((values > scores[name]).sum())
+            cells.append(f"{np.median(values) - scores[name]:+.{digits[name]}f} ({higher} of {values.size} higher)")
+        table.append([label, *cells])
+    return [f"The selected cell `{best}` (best on validation) against each baseline scored on the same items: its "
+            "median over the evaluated seeds minus the baseline's score, and in how many seeds it is higher "
+            "(higher is better for every score here).", "", md.table(header, table), ""]
 
 
 def within_section(study: Study, column: str, ranked: dict | None) -> str:
