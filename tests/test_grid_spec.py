@@ -139,3 +139,15 @@ def test_unwritable_run_directory(tmp_path):
     with pytest.raises(Exception, match=r"run directory '.*file/demo' is not writable"):
         check_writable(blocker / "demo")
     assert not (blocker / "demo").exists() if blocker.is_dir() else True
+
+
+def test_a_key_written_twice_is_refused(tmp_path):
+    """Plain YAML keeps the last of two equal keys silently; a spec or config must say which line repeats one."""
+    from separation.configuration.reading import read_yaml
+
+    (tmp_path / "spec.yaml").write_text("study: first\nbase: base.yaml\naxes:\n  seed: [0]\nstudy: second\n")
+    with pytest.raises(ConfigError, match=r"spec.yaml: malformed YAML \(line 5\): key 'study' appears twice"):
+        read_yaml(tmp_path / "spec.yaml")
+    (tmp_path / "config.yaml").write_text("optimizer: {name: adam, lr: 1.0e-3, lr: 3.0e-3}\n")
+    with pytest.raises(ConfigError, match="key 'lr' appears twice"):
+        read_yaml(tmp_path / "config.yaml")

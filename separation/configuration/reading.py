@@ -62,6 +62,21 @@ def parse_set_arguments(items: list[str]) -> dict[str, Any]:
     return overrides
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml's safe loader, refusing a key written twice in one mapping: plain YAML keeps the last one
+    silently, so a spec edited by hand could run a study other than the one its reader sees."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key '{key}' appears twice in one mapping", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: str | Path) -> dict:
     """Read a YAML mapping, with one-line errors naming the file."""
     path = Path(path)
@@ -70,7 +85,7 @@ def read_yaml(path: str | Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"{path}: no such file")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # a SafeLoader: builds plain data only
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a text file; expected YAML") from None
     except yaml.YAMLError as error:
