@@ -555,8 +555,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from separation.errors import USER_ERRORS
-    from separation.training.interrupt import TrainingInterrupted
+    from separation.errors import USER_ERRORS, TrainingInterrupted
 
     args = build_parser().parse_args(argv)
     try:

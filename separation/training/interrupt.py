@@ -25,21 +25,10 @@ from pathlib import Path
 import torch
 from pytorch_lightning import Callback
 
+from separation.errors import TrainingInterrupted  # defined there so the CLI catches it without importing torch
 from separation.lightning_compat import flush_step_metrics
 
 _requested: list[int] = []
-
-
-class TrainingInterrupted(Exception):
-    """A run stopped on a signal after saving its checkpoint; `signum` says which."""
-
-    def __init__(self, signum: int, detail: str = ""):
-        self.signum = signum
-        super().__init__(f"interrupted by {signal.Signals(signum).name}" + (f": {detail}" if detail else ""))
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + self.signum
 
 
 def requested() -> int | None:
