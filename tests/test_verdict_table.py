@@ -79,6 +79,7 @@ def test_the_rule_follows_the_early_direction_not_the_claims_wording():
     nan = float("nan")
     assert verdict(early_against, Difference(0.5, nan, nan)) == "unresolved"  # too few seeds: no interval
     assert verdict(Difference(0.2, 0.1, 0.3), Difference(0.1, 0.0, 0.2)) == "unresolved"  # touching 0 is not excluding it
+    assert verdict(Difference(nan, nan, nan), Difference(0.2, 0.05, 0.4)) == "resolved, no early direction"
 
 
 def test_a_pair_stored_the_other_way_round_is_flipped_in_sign_and_interval(tmp_path):

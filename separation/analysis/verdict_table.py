@@ -14,7 +14,9 @@ The verdict rule (`verdict`): the claim's direction is the sign of the early dif
 - *flipped*: the long interval excludes 0 on the opposite side;
 - *unresolved*: the long interval contains 0 (or there is none: fewer than 3 seeds).
 When the early interval itself contained 0, a resolved long verdict says so: *held (now resolved)*,
-*flipped (now resolved)*; the early direction was then only the sign of its point estimate.
+*flipped (now resolved)*; the early direction was then only the sign of its point estimate. An early
+difference of exactly 0 (or none: no finished seed) has no direction: a resolved long one reads
+*resolved, no early direction*.
 """
 
 from __future__ import annotations
@@ -138,6 +140,9 @@ def read_difference(folder: Path, a: str, b: str, metric: str = "test", studies:
     table_path = folder / "comparisons.csv"
     if table_path.is_file():
         table = pd.read_csv(table_path)
+        missing = [column for column in ("a", "b", "metric", "difference", "ci_low", "ci_high") if column not in table]
+        if missing:
+            raise UserError(f"{table_path}: no column '{missing[0]}'; expected the comparisons.csv of `separation report`")
         table = table[table["metric"] == metric]
         for first, second, reversed_ in ((a, b, False), (b, a, True)):
             rows = table[(table["a"] == first) & (table["b"] == second)]
