@@ -113,7 +113,8 @@ def _data_realmix(args) -> int:
 
     _check_not_a_file(args.root, "corpus folder")
     generate_realmix(args.root, prompts=args.prompts, speakers_dir=args.speakers, mixtures=args.mixtures,
-                     seed=args.seed, sample_rate=args.sample_rate, level_range=args.level_range, force=args.force)
+                     seed=args.seed, sample_rate=args.sample_rate, level_range=args.level_range,
+                     min_seconds=args.min_seconds, force=args.force)
     return 0
 
 
@@ -549,6 +550,9 @@ def build_parser() -> argparse.ArgumentParser:
     realmix.add_argument("--level-range", type=float, nargs=2, default=[0.0, 5.0], metavar=("LOW", "HIGH"),
                          help="speaker 2's loudness relative to speaker 1's in dB: its size drawn uniformly in "
                          "[LOW, HIGH], its sign at random (0 5: up to 5 dB louder or quieter, LibriMix's usual spread)")
+    realmix.add_argument("--min-seconds", type=float, default=3.0, metavar="S",
+                         help="each source joins its speaker's next recordings, 0.15 s of silence apart, until it "
+                         "lasts at least S seconds, so every mixture does (0: one recording each)")
     realmix.add_argument("--force", action="store_true", help="replace an existing corpus")
     realmix.set_defaults(func=_data_realmix)
     return parser

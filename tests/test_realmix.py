@@ -23,16 +23,16 @@ RATE = 8000
 SPEAKERS = ("ann", "bo-b", "cy")
 
 
-def speakers_folder(root, rate=16000):
+def speakers_folder(root, rate=16000, takes=3):
     """Three speakers of tones with noise bursts, 0.6-1.3 s, at 16 kHz; plus one too-short and one silent file."""
     rng = np.random.default_rng(0)
     for index, name in enumerate(SPEAKERS):
         (root / name).mkdir(parents=True)
-        for take in range(3):
+        for take in range(takes):
             t = np.arange(int(rng.uniform(0.6, 1.3) * rate)) / rate
             tone = np.sin(2 * np.pi * (220 + 150 * index + 40 * take) * t) * (0.2 + 0.4 * index)
             burst = rng.normal(0, 0.05, len(t)) * (np.sin(2 * np.pi * 3 * t) > 0)
-            sf.write(root / name / f"take{take}.{'flac' if take == 2 else 'wav'}", tone + burst, rate)
+            sf.write(root / name / f"take{take}.{'flac' if take % 3 == 2 else 'wav'}", tone + burst, rate)
     sf.write(root / "cy" / "short.wav", np.full(int(0.2 * rate), 0.1), rate)
     sf.write(root / "cy" / "silent.wav", np.zeros(rate), rate)
     return root
@@ -52,9 +52,24 @@ def read(path):
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
+    """One recording per source (min_seconds=0), as before joining existed."""
     base = tmp_path_factory.mktemp("realmix")
     folder = speakers_folder(base / "voices")
-    provenance = generate_realmix(base / "out", speakers_dir=folder, mixtures=9, seed=3, level_range=(0.0, 8.0), log=None)
+    provenance = generate_realmix(base / "out", speakers_dir=folder, mixtures=9, seed=3, level_range=(0.0, 8.0),
+                                  min_seconds=0, log=None)
+    return base, provenance
+
+
+JOINED_SECONDS = 2.5
+
+
+@pytest.fixture(scope="module")
+def joined(tmp_path_factory):
+    """Sources of several recordings joined to at least JOINED_SECONDS; six recordings a speaker."""
+    base = tmp_path_factory.mktemp("realmix_joined")
+    folder = speakers_folder(base / "voices", takes=6)
+    provenance = generate_realmix(base / "out", speakers_dir=folder, mixtures=9, seed=5, level_range=(0.0, 8.0),
+                                  min_seconds=JOINED_SECONDS, log=None)
     return base, provenance
 
 
@@ -78,7 +93,8 @@ def test_sources_hold_the_drawn_relative_level_and_sum_to_the_mixture(corpus):
 def test_min_mode_keeps_the_start_of_each_recording_unperturbed(corpus):
     base, _ = corpus
     for row in mixture_rows(base / "out"):
-        originals = [realmix._read(row[f"source_{k}_file"], RATE) for k in (1, 2)]
+        assert realmix.FILE_SEPARATOR not in row["source_1_files"] + row["source_2_files"]  # one file each
+        originals = [realmix._read(row[f"source_{k}_files"], RATE) for k in (1, 2)]
         length = int(row["length"])
         assert length == min(len(o) for o in originals)
         for k, original in zip((1, 2), originals):
@@ -98,7 +114,10 @@ def test_every_mixture_pairs_two_speakers_and_pairs_cycle_evenly(corpus):
     assert sorted(provenance["skipped"], key=lambda s: s["file"]) == [
         {"file": str(base / "voices" / "cy" / "short.wav"), "reason": "shorter than 400 ms"},
         {"file": str(base / "voices" / "cy" / "silent.wav"), "reason": "silent (below the -70 LUFS gate)"}]
-    assert provenance["speakers"]["cy"] == {"files": 5, "usable": 3}
+    cy = provenance["speakers"]["cy"]
+    assert (cy["files"], cy["usable"]) == (5, 3)
+    takes = sum(len(realmix._read(str(base / "voices" / "cy" / name), RATE)) for name in ("take0.wav", "take1.wav", "take2.flac"))
+    assert cy["usable_seconds_joined"] == pytest.approx(takes / RATE + 2 * realmix.GAP_SECONDS, abs=1e-3)
     assert provenance["level_range_db"] == [0.0, 8.0] and provenance["seed"] == 3
     on_disk = json.loads((base / "out" / "Libri2Mix" / "wav8k" / "min" / "metadata" / "realmix.json").read_text())
     assert on_disk == json.loads(json.dumps(provenance))
@@ -108,8 +127,9 @@ def test_every_mixture_pairs_two_speakers_and_pairs_cycle_evenly(corpus):
 
 def test_the_same_seed_writes_the_same_audio_and_another_seed_does_not(corpus, tmp_path):
     base, _ = corpus
-    generate_realmix(tmp_path / "again", speakers_dir=base / "voices", mixtures=9, seed=3, level_range=(0.0, 8.0), log=None)
-    generate_realmix(tmp_path / "other", speakers_dir=base / "voices", mixtures=9, seed=4, level_range=(0.0, 8.0), log=None)
+    for name, seed in (("again", 3), ("other", 4)):
+        generate_realmix(tmp_path / name, speakers_dir=base / "voices", mixtures=9, seed=seed, level_range=(0.0, 8.0),
+                         min_seconds=0, log=None)
     first, again, other = (sorted((r / "Libri2Mix").rglob("*.wav")) for r in (base / "out", tmp_path / "again", tmp_path / "other"))
     assert [p.relative_to(base / "out") for p in first] == [p.relative_to(tmp_path / "again") for p in again]
     assert all(a.read_bytes() == b.read_bytes() for a, b in zip(first, again))
@@ -202,11 +222,93 @@ def test_the_prompt_speakers_mix_from_their_own_packages(tmp_path, monkeypatch):
         found = {}
     if not found or min(len(files) for files in found.values()) < 2:
         pytest.skip("the asterisk-prompt-* packages are not installed")
-    monkeypatch.setattr(realmix, "prompt_files", lambda name: found[name][:3])  # a few files: seconds, not minutes
-    provenance = generate_realmix(tmp_path / "out", prompts=True, mixtures=3, log=None)
+    monkeypatch.setattr(realmix, "prompt_files", lambda name: found[name][:8])  # a few files: seconds, not minutes
+    provenance = generate_realmix(tmp_path / "out", prompts=True, mixtures=3, min_seconds=1.5, log=None)
     assert provenance["source"]["kind"] == "prompts" and set(provenance["source"]["packages"]) == set(
         realmix.PROMPT_PACKAGES.values())
     rows = mixture_rows(tmp_path / "out")
     assert {frozenset((r["speaker_1"], r["speaker_2"])) for r in rows} == {
         frozenset(p) for p in combinations(realmix.PROMPT_PACKAGES, 2)}
-    assert all(r["source_1_file"].startswith("/usr/share/asterisk/") for r in rows)
+    files = [f for r in rows for k in (1, 2) for f in r[f"source_{k}_files"].split(realmix.FILE_SEPARATOR)]
+    assert all(f.startswith("/usr/share/asterisk/") for f in files)
+    assert all(int(r["length"]) >= 1.5 * RATE for r in rows)
+
+
+def joined_source(files, rate=RATE):
+    """The recordings end to end with GAP_SECONDS of zeros between, and where each gap starts."""
+    pieces, gaps, gap = [], [], round(realmix.GAP_SECONDS * rate)
+    for index, path in enumerate(files):
+        if index:
+            gaps.append(sum(len(p) for p in pieces))
+            pieces.append(np.zeros(gap))
+        pieces.append(realmix._read(path, rate))
+    return np.concatenate(pieces), gaps
+
+
+def test_joined_sources_last_at_least_min_seconds_with_silent_gaps_and_the_files_listed_in_order(joined):
+    base, provenance = joined
+    assert provenance["min_seconds"] == JOINED_SECONDS and provenance["gap_seconds"] == realmix.GAP_SECONDS
+    meter = pyloudnorm.Meter(RATE)
+    gap = round(realmix.GAP_SECONDS * RATE)
+    rows = mixture_rows(base / "out")
+    several = 0
+    for row in rows:
+        length = int(row["length"])
+        assert length >= JOINED_SECONDS * RATE  # both sources were, so the mixture is
+        sources = []
+        for k in (1, 2):
+            files = row[f"source_{k}_files"].split(realmix.FILE_SEPARATOR)
+            assert len(set(files)) == len(files)  # no recording twice in one utterance
+            assert all(f.startswith(str(base / "voices" / row[f"speaker_{k}"])) for f in files)
+            full, gaps = joined_source(files)
+            assert len(full) >= JOINED_SECONDS * RATE  # before truncation
+            assert len(full) - len(realmix._read(files[-1], RATE)) - gap * (len(files) > 1) < JOINED_SECONDS * RATE
+            several += len(files) > 1
+            written = read(row[f"source_{k}_path"]).astype(np.float64)
+            expected = full[:length]
+            gain = np.dot(written, expected) / np.dot(expected, expected)
+            # The files in the order listed, one gain for all, on the 16-bit grid: so the order is the csv's.
+            assert np.allclose(written, gain * expected, rtol=0, atol=2**-15)
+            for start in (g for g in gaps if g < length):
+                assert not np.any(written[start:min(start + gap, length)])  # the gap is digital silence
+            sources.append(written)
+        assert np.array_equal(read(row["mixture_path"]), (sources[0] + sources[1]).astype(np.float32))
+        measured = meter.integrated_loudness(sources[1]) - meter.integrated_loudness(sources[0])
+        assert measured == pytest.approx(float(row["relative_level_db"]), abs=0.1)
+    assert several == 2 * len(rows)  # every tone take is under 2.5 s: each source joins several
+
+
+def test_joined_sources_are_seeded(joined, tmp_path):
+    base, _ = joined
+    generate_realmix(tmp_path / "again", speakers_dir=base / "voices", mixtures=9, seed=5, level_range=(0.0, 8.0),
+                     min_seconds=JOINED_SECONDS, log=None)
+    first, again = (sorted((r / "Libri2Mix").rglob("*.wav")) for r in (base / "out", tmp_path / "again"))
+    assert [p.relative_to(base / "out") for p in first] == [p.relative_to(tmp_path / "again") for p in again]
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(first, again))
+    files = [[(r["source_1_files"], r["source_2_files"]) for r in mixture_rows(root)] for root in (base / "out", tmp_path / "again")]
+    assert files[0] == files[1]
+
+
+def test_a_speaker_with_too_little_audio_for_min_seconds_is_named_in_one_line(joined, tmp_path, capsys):
+    base, provenance = joined
+    total = provenance["speakers"]["ann"]["usable_seconds_joined"]
+    assert main(["data", "realmix", str(tmp_path / "out"), "--speakers", str(base / "voices"),
+                 "--min-seconds", f"{total + 0.5:g}"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "speaker 'ann'" in error and f"{total:.2f} s" in error
+    assert main(["data", "realmix", str(tmp_path / "out"), "--speakers", str(base / "voices"), "--min-seconds", "-1"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "--min-seconds" in error
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_the_cycle_never_repeats_a_file_in_one_utterance_and_uses_every_file_evenly():
+    files = [realmix.Utterance("ann", f"f{i}", 10) for i in range(3)]
+    cycle = realmix._Cycle(files, np.random.default_rng(0))
+    used = []
+    for _ in range(300):
+        parts = cycle.joined(min_frames=20, gap=1)  # two files each: rounds of 3 split utterances
+        assert len(parts) == 2 and parts[0].path != parts[1].path
+        used += [u.path for u in parts]
+    counts = [used.count(f.path) for f in files]
+    assert max(counts) - min(counts) <= 2 and sum(counts) == 600

@@ -9,7 +9,18 @@ never in training, no warp, no channel effects, mixed by LibriMix's recipe:
 - speaker pairs cycle through every unordered pair evenly (a fresh shuffle per
   round), which speaker is s1 drawn at random; one utterance each, each
   speaker's files used in a shuffled cycle;
-- `min` mode: both utterances truncated to the shorter, from their starts;
+- an utterance is the speaker's next files in that cycle joined end to end,
+  `GAP_SECONDS` of digital silence between them, until it is at least
+  `min_seconds` long at the output rate (LibriMix's utterances are sentences of
+  5-20 s; a prompt is a word or a phrase of about a second, and SI-SNR over one
+  second of two overlapping words is a noisy test). `min_seconds=0` takes one
+  file per utterance. Joining recordings of the same person changes nothing in
+  the voice (no warp, no filter, no level change inside the utterance); no file
+  appears twice in one utterance. A speaker whose usable files, all joined, are
+  shorter than `min_seconds` is refused with a one-line error naming the
+  speaker and its total seconds (rather than a shorter utterance than asked);
+- `min` mode: both utterances truncated to the shorter, from their starts (so
+  a mixture lasts at least `min_seconds`);
 - loudness by ITU-R BS.1770 (pyloudnorm): s1 set to a target drawn uniformly
   in -33..-25 LUFS (LibriMix's range), s2 to that target plus
   `relative_level_db`, whose size is drawn uniformly in `level_range` and whose
@@ -60,11 +71,16 @@ SPLIT = "test"
 MODE = "min"
 LOUDNESS_RANGE = (-33.0, -25.0)  # LUFS of s1, LibriMix's
 BLOCK_SECONDS = 0.4  # BS.1770's gating block: the shortest signal it measures
-RECIPE = "realmix-1"
+# Silence between the joined files of one utterance: a pause between phrases of one talker, long enough
+# that two prompts do not run into one word and short enough that the other speaker is rarely alone for long.
+GAP_SECONDS = 0.15
+RECIPE = "realmix-2"  # realmix-1 took one file per utterance; min_seconds=0 writes its audio again
 PROVENANCE_FILE = "realmix.json"
 # The extra metadata columns; speech evaluation groups by the first, second and last.
-EXTRA_COLUMNS = ("speaker_1", "speaker_2", "source_1_file", "source_2_file", "loudness_1_lufs", "loudness_2_lufs",
+# source_k_files: the utterance's recordings in the order joined, separated by FILE_SEPARATOR.
+EXTRA_COLUMNS = ("speaker_1", "speaker_2", "source_1_files", "source_2_files", "loudness_1_lufs", "loudness_2_lufs",
                  "peak_gain_db", "relative_level_db")
+FILE_SEPARATOR = "|"
 WHAT = "a realmix test corpus (its mode folder holds only .wav, .csv and .json files)"
 
 
@@ -147,10 +163,35 @@ class _Cycle:
     def __init__(self, utterances: Sequence[Utterance], rng: np.random.Generator):
         self.utterances, self.rng, self.queue = list(utterances), rng, []
 
-    def next(self) -> Utterance:
-        if not self.queue:
-            self.queue = [self.utterances[i] for i in self.rng.permutation(len(self.utterances))]
-        return self.queue.pop()
+    def next(self, exclude: frozenset[str] = frozenset()) -> Utterance:
+        """The next file of the cycle whose path is not in `exclude` (the files already in this utterance).
+
+        An excluded file stays queued for a later utterance; a new round is queued behind the rest of the
+        current one when nothing queued is allowed. Without `exclude` this is the plain shuffled cycle.
+        """
+        if all(u.path in exclude for u in self.queue):
+            self.queue = [self.utterances[i] for i in self.rng.permutation(len(self.utterances))] + self.queue
+        for index in range(len(self.queue) - 1, -1, -1):
+            if self.queue[index].path not in exclude:
+                return self.queue.pop(index)
+        raise CorpusError(f"speaker '{self.utterances[0].speaker}': every file is already in this utterance")
+
+    def joined(self, min_frames: float, gap: int) -> list[Utterance]:
+        """The next files, each once, until they and the gaps between them reach `min_frames` (at least one)."""
+        parts = [self.next()]
+        while sum(u.frames for u in parts) + gap * (len(parts) - 1) < min_frames:
+            parts.append(self.next(frozenset(u.path for u in parts)))
+        return parts
+
+
+def _join(parts: Sequence[Utterance], gap: int, sample_rate: int) -> np.ndarray:
+    """The parts' audio end to end, `gap` frames of zeros between each two."""
+    pieces = []
+    for index, part in enumerate(parts):
+        if index:
+            pieces.append(np.zeros(gap))
+        pieces.append(_read(part.path, sample_rate))
+    return np.concatenate(pieces)
 
 
 def _pair_order(speakers: Sequence[str], count: int, rng: np.random.Generator) -> list[tuple[str, str]]:
@@ -220,6 +261,7 @@ def generate_realmix(
     seed: int = 0,
     sample_rate: int = 8000,
     level_range: tuple[float, float] = (0.0, 5.0),
+    min_seconds: float = 3.0,
     force: bool = False,
     log: Callable[[str], None] | None = print,
 ) -> dict:
@@ -233,6 +275,8 @@ def generate_realmix(
         sample_rate: rate of the written files; recordings are resampled to it.
         level_range: (low, high) dB, 0 <= low <= high: the size of speaker 2's loudness
             relative to speaker 1's, drawn uniformly; its sign is drawn at random.
+        min_seconds: each source utterance joins the speaker's next files (`GAP_SECONDS` apart) until it
+            lasts at least this long; 0: one file each.
         force: replace an existing `Libri2Mix/wav{k}k/min` folder under `root`.
 
     Returns:
@@ -245,6 +289,9 @@ def generate_realmix(
     low, high = (float(v) for v in level_range)
     if not 0 <= low <= high:
         raise CorpusError(f"level range must be LOW HIGH with 0 <= LOW <= HIGH (dB), got {low:g} {high:g}")
+    min_seconds = float(min_seconds)
+    if not 0 <= min_seconds < float("inf"):
+        raise CorpusError(f"min seconds must be 0 or more (CLI: --min-seconds), got {min_seconds:g}")
     rate_folder = _rate_folder(sample_rate)
     root = Path(root).resolve()
     name = f"Libri2Mix/{rate_folder}/{MODE}"
@@ -261,6 +308,13 @@ def generate_realmix(
     meter = pyloudnorm.Meter(sample_rate)  # ITU-R BS.1770-4, 400 ms blocks
     usable, skipped = _survey(recordings, sample_rate, meter)
     names = sorted(usable)
+    gap = round(GAP_SECONDS * sample_rate)
+    min_frames = min_seconds * sample_rate
+    totals = {s: (sum(u.frames for u in usable[s]) + gap * (len(usable[s]) - 1)) / sample_rate for s in names}
+    for speaker in names:
+        if totals[speaker] < min_seconds:
+            raise CorpusError(f"speaker '{speaker}': its {len(usable[speaker])} usable files last {totals[speaker]:.2f} s "
+                              f"joined, less than --min-seconds {min_seconds:g}; lower it or give that speaker more audio")
     tokens = _id_tokens(names)
     rng = np.random.default_rng(seed)
     cycles = {speaker: _Cycle(usable[speaker], rng) for speaker in names}
@@ -273,25 +327,28 @@ def generate_realmix(
         for index, (first, second) in enumerate(_pair_order(names, mixtures, rng)):
             target_lufs = float(rng.uniform(*LOUDNESS_RANGE))
             relative = float(rng.uniform(low, high)) * (1 if rng.random() < 0.5 else -1)
-            chosen = [cycles[first].next(), cycles[second].next()]
+            chosen = [cycles[first].joined(min_frames, gap), cycles[second].joined(min_frames, gap)]
             for attempt in range(max(len(usable[first]), len(usable[second])) + 1):
-                length = min(u.frames for u in chosen)
-                signals = [_read(u.path, sample_rate)[:length] for u in chosen]
+                joined = [_join(parts, gap, sample_rate) for parts in chosen]
+                length = min(len(signal) for signal in joined)
+                signals = [signal[:length] for signal in joined]
                 silent = [k for k, s in enumerate(signals) if not np.isfinite(_loudness(meter, s))]
                 if not silent:
                     break
                 for k in silent:  # that speaker's next utterance; the other keeps its own
-                    chosen[k] = cycles[chosen[k].speaker].next()
+                    chosen[k] = cycles[chosen[k][0].speaker].joined(min_frames, gap)
             else:
                 raise CorpusError(f"speakers '{first}' and '{second}': no pair of their utterances keeps sound in "
                                   "both after truncation to the shorter")
             sources, peak_db = _mix_one(signals[0], signals[1], target_lufs, relative, meter)
-            mixture_id = "_".join(f"{tokens[u.speaker]}-{numbers[u.speaker][u.path]}-{index:04d}" for u in chosen)
+            # Each source's first file names it; the metadata lists them all.
+            mixture_id = "_".join(f"{tokens[p[0].speaker]}-{numbers[p[0].speaker][p[0].path]}-{index:04d}" for p in chosen)
             write_wav(split / "mix_clean" / f"{mixture_id}.wav", sources.sum(axis=0), sample_rate, "PCM_16")
             for k in range(2):
                 write_wav(split / f"s{k + 1}" / f"{mixture_id}.wav", sources[k], sample_rate, "PCM_16")
             rows.append({"mixture_ID": mixture_id, "length": length, "speaker_1": first, "speaker_2": second,
-                         "source_1_file": chosen[0].path, "source_2_file": chosen[1].path,
+                         "source_1_files": FILE_SEPARATOR.join(u.path for u in chosen[0]),
+                         "source_2_files": FILE_SEPARATOR.join(u.path for u in chosen[1]),
                          "loudness_1_lufs": target_lufs + peak_db, "loudness_2_lufs": target_lufs + relative + peak_db,
                          "peak_gain_db": peak_db, "relative_level_db": relative})
         metadata = staging / name / "metadata"
@@ -307,7 +364,8 @@ def generate_realmix(
         provenance = {
             "recipe": RECIPE,
             "method": "LibriMix's recipe on unperturbed recordings (separation/data/realmix_corpus.py): pairs cycled "
-                      "evenly, min mode, BS.1770 loudness of each truncated source, s1 at a target drawn in -33..-25 "
+                      "evenly, each source the speaker's next files joined gap_seconds apart until at least "
+                      "min_seconds long, min mode, BS.1770 loudness of each truncated source, s1 at a target drawn in -33..-25 "
                       "LUFS, s2 at relative_level_db from it, all scaled together under a 0.9 peak",
             "relative_level_db": "loudness of s2 minus loudness of s1 (LU): size uniform in level_range_db, sign random",
             "loudness_lufs": "loudness_1_lufs / loudness_2_lufs: BS.1770 loudness of the written s1 / s2 (targets "
@@ -319,11 +377,15 @@ def generate_realmix(
             "mixtures": len(rows),
             "hours": round(hours, 4),
             "level_range_db": [low, high],
+            "min_seconds": min_seconds,
+            "gap_seconds": GAP_SECONDS,
+            "source_files": f"source_1_files / source_2_files: the files joined, in order, separated by '{FILE_SEPARATOR}'",
             "speaker_1_loudness_range_lufs": list(LOUDNESS_RANGE),
             "peak": PEAK,
             "loudness_meter": f"pyloudnorm {version('pyloudnorm')} (ITU-R BS.1770-4, {BLOCK_SECONDS * 1000:g} ms blocks)",
             "source": source,
-            "speakers": {s: {"files": len(recordings[s]), "usable": len(usable[s])} for s in names},
+            "speakers": {s: {"files": len(recordings[s]), "usable": len(usable[s]),
+                             "usable_seconds_joined": round(totals[s], 3)} for s in names},
             "pairs": pairs,
             "skipped": skipped,
         }
@@ -332,6 +394,8 @@ def generate_realmix(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     if log is not None:
-        log(f"{name}/{SPLIT}: {len(rows)} mixtures, {hours:.3f} h, {len(names)} speakers, {len(pairs)} pairs, "
+        seconds = [row["length"] / sample_rate for row in rows]
+        log(f"{name}/{SPLIT}: {len(rows)} mixtures, {hours:.3f} h (each {min(seconds):.1f}-{max(seconds):.1f} s, "
+            f"mean {np.mean(seconds):.1f}), {len(names)} speakers, {len(pairs)} pairs, "
             f"{len(skipped)} files skipped ({target / 'metadata' / PROVENANCE_FILE})")
     return provenance
