@@ -522,7 +522,9 @@ def grad_norms(study: Study, path: Path) -> str | None:
     palette = colours(study)
     cell_rows = _cells(study)
     panels = []  # (title, clipping row, {hue value: [before, after when clipping acts]})
+    panel_cells = {}  # title -> the panel's cells
     for title, members in _panels(study, [f for f in ("clipping",) if f in study.varying]):
+        panel_cells[title] = members
         row = cell_rows.loc[members[0]]
         metrics = ["train/grad_norm_pre_clip"] + (["train/grad_norm_post_clip"] if row["clipping_mode"] != "none" else [])
         curves: dict[str, list[Curve]] = {}
@@ -558,6 +560,12 @@ def grad_norms(study: Study, path: Path) -> str | None:
         if row["clipping_mode"] == "norm":
             ax.axhline(float(row["clipping_value"]), color="black", lw=0.8, ls=":")
             any_threshold = True
+        elif row["clipping_mode"] == "autoclip":
+            # AutoClip's threshold moves (a percentile of the norms so far): its logged curve, median over trials.
+            threshold = _quantile_curve(study, _trials_of(study, list(panel_cells[title])), "train/clip_threshold")
+            if threshold is not None:
+                ax.plot(threshold[0], threshold[1], color="black", lw=0.8, ls=":")
+                any_threshold = True
         ax.set_yscale("log")
         ax.set_title(title)
         ax.set_xlabel("optimizer step")
