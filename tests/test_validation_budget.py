@@ -50,3 +50,15 @@ def test_a_plateau_schedule_steps_once_per_validation(speech_corpus, tmp_path):
     assert lrs == pytest.approx([base, base / 2])
     # The summary counts the reductions that took effect on a step: the second one came after the last.
     assert result.lr_reductions == 1
+
+
+def test_lr_reductions_count_the_cuts_training_saw(speech_corpus, tmp_path):
+    """StepLR halving after every epoch of a 3-epoch run cuts three times; the third comes after the last
+    step, so the run counts two (the plateau schedule above is counted by the same rule) and ends at lr/8."""
+    from separation.train import train
+
+    config = tiny_speech_config(speech_corpus, tmp_path / "step", **{
+        "trainer.max_epochs": 3, "scheduler.name": "step", "scheduler.args": {"step_size": 1, "gamma": 0.5}})
+    result = train(config)
+    assert result.lr_reductions == 2
+    assert result.final_lr == pytest.approx(config.optimizer.lr / 8)

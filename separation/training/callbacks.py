@@ -100,14 +100,20 @@ class TargetTracker(pl.Callback):
 
 
 class LrTracker(pl.Callback):
-    """Counts learning-rate reductions between epochs (how often a plateau or step schedule fired)."""
+    """Counts the learning-rate reductions training saw (how often a plateau or step schedule fired).
+
+    The LR is read as each training step starts, so a cut counts once a step is taken with it: the same
+    rule for every schedule, whether Lightning steps it before or after this callback's epoch hooks (it
+    steps StepLR at the epoch's end, a plateau schedule after the validation). A cut after the last step
+    (StepLR at the final epoch's end, a plateau on the final validation) changed no step and is not
+    counted; the run's `final_lr` still shows it.
+    """
 
     def __init__(self):
         self.reductions = 0
         self.last_lr: float | None = None
 
-    def on_train_epoch_end(self, trainer, pl_module):
-        # Runs before epoch-interval schedulers step; the change shows at the next epoch's end.
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         lr = float(trainer.optimizers[0].param_groups[0]["lr"])
         if self.last_lr is not None and lr < self.last_lr * (1 - 1e-9):
             self.reductions += 1
