@@ -103,13 +103,16 @@ def test_a_run_records_the_precision_it_chose(speech_corpus, tmp_path, monkeypat
 
 
 def test_committed_studies_keep_their_trial_ids():
-    """Every study in results/ with a spec: the spec gives exactly the committed trials (they ran in fp32)."""
+    """Every study in results/ with a spec: the spec gives exactly the committed trials (they ran in fp32).
+
+    A report's folder is named after its spec file (results/<spec stem>): several specs may share one study
+    folder under runs/ (a phase-2 spec reusing phase 1's trials), each with its own report."""
     from separation.grid.spec import load_spec
 
     checked = 0
     for spec_path in sorted((REPO / "experiments").glob("*.yaml")):
         spec = load_spec(spec_path)
-        table = REPO / "results" / spec.study / "trials.csv"
+        table = REPO / "results" / spec_path.stem / "trials.csv"
         if not table.exists():
             continue
         with open(table) as handle:
