@@ -29,6 +29,7 @@ import pandas as pd
 
 from separation.analysis.compare import load_study, run_compare
 from separation.analysis.findings import decisive
+from separation.analysis.stats import Interval
 from separation.configuration.reading import read_yaml
 from separation.errors import ConfigError, UserError
 
@@ -73,16 +74,8 @@ class Plan:
     claims: tuple[Claim, ...]
 
 
-@dataclass(frozen=True)
-class Difference:
-    """A - B on one budget: estimate and 95% interval (NaN bounds: fewer than 3 seeds)."""
-    estimate: float
-    low: float
-    high: float
-
-    @property
-    def resolved(self) -> bool:
-        return bool(self.low > 0 or self.high < 0)
+# A - B on one budget: estimate and 95% interval (NaN bounds: fewer than 3 seeds), the report's own type.
+Difference = Interval
 
 
 def _mapping(value, keys: tuple[str, ...], where: str, strings: tuple[str, ...] = ()) -> dict:
@@ -166,8 +159,7 @@ def read_difference(folder: Path, a: str, b: str, metric: str = "test", studies:
     if c.n_a == 0 or c.n_b == 0:
         lacking = a if c.n_a == 0 else b
         raise UserError(f"{folder}: '{lacking}' has no finished seed that neither diverged nor collapsed")
-    interval = decisive(c)
-    return Difference(interval.estimate, interval.low, interval.high)
+    return decisive(c)
 
 
 def verdict(early: Difference, long: Difference) -> str:
