@@ -23,8 +23,9 @@ FACTORS = ("optimizer", "lr", "scheduler", "clipping")
 
 # Schedules that change the LR at every optimizer step (separation.optim.SCHEDULERS): the trial's
 # `lr_reductions` counts the steps whose LR fell below the previous step's (training.callbacks.LrTracker;
-# trials before 2026-12-07 counted epochs), nearly one per step for these, which is no count of reductions; the report says "every step" instead (tests/test_report.py checks this
-# list against the registry). Step, plateau and exponential schedules reduce on events and are counted.
+# trials before 2026-12-07 counted epochs), nearly one per step for these, which is no count of
+# reductions; the report says "every step" instead (tests/test_report.py checks this list against the
+# registry). Step, plateau and exponential schedules reduce on events and are counted.
 CONTINUOUS_SCHEDULES = ("cosine_warmup",)
 
 

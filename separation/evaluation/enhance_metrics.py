@@ -35,6 +35,7 @@ import torch
 
 from separation.data.signal import resample
 from separation.evaluation.speech import aggregate
+from separation.evaluation.speech_groups import group_means_csv
 from separation.losses.si_snr import si_snr
 
 SDR_FILTER_LENGTH = 512
@@ -182,16 +183,10 @@ def summarize(rows: list[dict], metrics: Sequence[str]) -> dict:
 
 def summary_csv(summary: dict, metrics: Sequence[str]) -> str:
     """One row per group (`all`, each SNR bucket, each noise kind): count and the mean of every metric."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["group_by", "group", "count", *metrics])
     groups = [("all", "all", summary["all"])]
     groups += [("snr", key, stats) for key, stats in summary["by_snr"].items()]
     groups += [("kind", key, stats) for key, stats in summary["by_kind"].items()]
-    for group_by, key, stats in groups:
-        means = [stats[m]["mean"] for m in metrics]
-        writer.writerow([group_by, key, stats["count"], *("" if v is None else f"{v:.4f}" for v in means)])
-    return buffer.getvalue()
+    return group_means_csv(groups, metrics)
 
 
 def metrics_csv(rows: list[dict], metrics: Sequence[str]) -> str:

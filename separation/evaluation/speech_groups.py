@@ -92,15 +92,21 @@ def grouped_stats(rows: Sequence[dict], groups: Mapping[str, Mapping[str, str]],
     return result
 
 
-def summary_csv(overall: dict, grouped: Mapping[str, Mapping[str, dict]], metrics: Sequence[str]) -> str:
-    """One row per group (`all`, each speaker pair, each level band): count and the mean of every metric."""
+def group_means_csv(table: Sequence[tuple[str, str, dict]], metrics: Sequence[str]) -> str:
+    """summary.csv's format, shared with the enhancement evaluation: one row per (group_by, group, stats),
+    the group's count and the mean of every metric."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["group_by", "group", "count", *metrics])
-    table = [("all", "all", overall)]
-    for key, name in GROUP_BY:
-        table += [(key, group, values) for group, values in grouped[name].items()]
     for group_by, group, values in table:
         means = [values[m]["mean"] for m in metrics]
         writer.writerow([group_by, group, values["count"], *("" if v is None else f"{v:.4f}" for v in means)])
     return buffer.getvalue()
+
+
+def summary_csv(overall: dict, grouped: Mapping[str, Mapping[str, dict]], metrics: Sequence[str]) -> str:
+    """One row per group (`all`, each speaker pair, each level band): count and the mean of every metric."""
+    table = [("all", "all", overall)]
+    for key, name in GROUP_BY:
+        table += [(key, group, values) for group, values in grouped[name].items()]
+    return group_means_csv(table, metrics)
