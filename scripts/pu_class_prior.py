@@ -11,6 +11,13 @@ supervised baseline learns). Printed: the mean and median per-item fraction,
 and the fraction weighted by the noisy magnitude |X| (the weight of PU's p = 1
 loss), over the first `--items` items of the split, with pulse_cnn's STFT
 (Hamming window, `--n-fft`, `--hop`).
+
+The prior that PU's weighted risk needs is a third number, printed as "prior for the p = 1 risk": the
+risk averages w l over the unlabelled bins and over the positive (noise-only) bins, and its estimate of
+the unlabelled noise part, pi R_p, is right only when pi * mean_P w = mean_U w 1[noise], the weights
+taken as the model takes them (each clip scaled to unit RMS, `PulseCNN.stft`). A noise-only clip at unit
+RMS has louder bins than the noise inside a unit-RMS noisy clip, so this prior is below the plain
+fraction; at p = 0 the two are equal. It needs the corpus's `noise_only/` clips (the training split has them).
 """
 
 from __future__ import annotations
@@ -37,6 +44,26 @@ def bin_fractions(clean: torch.Tensor, noise: torch.Tensor, n_fft: int, hop: int
     return float(is_noise.mean()), float((noisy * is_noise).sum() / noisy.sum().clamp_min(1e-12))
 
 
+def unit_rms_magnitude(signal: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+    """|STFT| of `signal` scaled to unit RMS: the weight of PU's p = 1 loss, as `PulseCNN.stft` computes it."""
+    scale = signal.pow(2).mean().sqrt().clamp_min(1e-8)
+    return torch.stft(signal / scale, n_fft, hop, window=torch.hamming_window(n_fft), center=True,
+                      pad_mode="constant", return_complex=True).abs()
+
+
+def weighted_risk_sums(clean: torch.Tensor, noise: torch.Tensor, noise_only: torch.Tensor, n_fft: int,
+                       hop: int) -> tuple[float, int, float, int]:
+    """(sum of w 1[noise] over the noisy clip's bins, their count, sum of w over the noise-only clip's
+    bins, their count), w = |STFT| of the clip at unit RMS; the prior for the p = 1 risk is the ratio of
+    the two means over a corpus."""
+    window = torch.hamming_window(n_fft)
+    speech = torch.stft(clean, n_fft, hop, window=window, center=True, pad_mode="constant", return_complex=True).abs()
+    noise_part = torch.stft(noise, n_fft, hop, window=window, center=True, pad_mode="constant", return_complex=True).abs()
+    weight = unit_rms_magnitude(clean + noise, n_fft, hop)
+    positive = unit_rms_magnitude(noise_only, n_fft, hop)
+    return (float((weight * (noise_part > speech)).sum()), weight.numel(), float(positive.sum()), positive.numel())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("root", type=Path)
@@ -47,17 +74,26 @@ def main() -> None:
     args = parser.parse_args()
     folder = args.root / args.split
     plain, weighted = [], []
+    sums = [0.0, 0, 0.0, 0]  # weighted_risk_sums over the items that have a noise-only clip
     for row in read_metadata(folder)[: args.items]:
         clean = torch.as_tensor(read_wav(folder / row["clean_path"])).float().reshape(-1)
         noise = torch.as_tensor(read_wav(folder / row["noise_path"])).float().reshape(-1)
         fraction, weighted_fraction = bin_fractions(clean, noise, args.n_fft, args.hop)
         plain.append(fraction)
         weighted.append(weighted_fraction)
+        if row.get("noise_only_path"):
+            noise_only = torch.as_tensor(read_wav(folder / row["noise_only_path"])).float().reshape(-1)
+            sums = [a + b for a, b in zip(sums, weighted_risk_sums(clean, noise, noise_only, args.n_fft, args.hop))]
     if not plain:
         raise SystemExit(f"{folder}: no items")
-    print(f"{folder}: {len(plain)} items, STFT {args.n_fft}/{args.hop}: noise-dominated bins mean "
-          f"{statistics.mean(plain):.3f}, median {statistics.median(plain):.3f}; |X|-weighted mean "
-          f"{statistics.mean(weighted):.3f}")
+    line = (f"{folder}: {len(plain)} items, STFT {args.n_fft}/{args.hop}: noise-dominated bins mean "
+            f"{statistics.mean(plain):.3f}, median {statistics.median(plain):.3f}; |X|-weighted mean "
+            f"{statistics.mean(weighted):.3f}")
+    if sums[1] and sums[3]:
+        line += f"; prior for the p = 1 risk {(sums[0] / sums[1]) / (sums[2] / sums[3]):.3f}"
+    else:
+        line += "; no noise-only clips, so no prior for the p = 1 risk"
+    print(line)
 
 
 if __name__ == "__main__":
