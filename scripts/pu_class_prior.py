@@ -32,36 +32,36 @@ from separation.data.audio import read_wav
 from separation.data.noisy_format import read_metadata
 
 
-def bin_fractions(clean: torch.Tensor, noise: torch.Tensor, n_fft: int, hop: int) -> tuple[float, float]:
-    """(fraction of noise-dominated bins, the same weighted by |STFT(clean + noise)|) of one `(time,)` item."""
-    window = torch.hamming_window(n_fft)
+def magnitude(signal: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+    """|STFT| of a `(time,)` signal with pulse_cnn's analysis (Hamming window, centred, zero-padded)."""
+    return torch.stft(signal, n_fft, hop, window=torch.hamming_window(n_fft), center=True, pad_mode="constant",
+                      return_complex=True).abs()
 
-    def magnitude(signal: torch.Tensor) -> torch.Tensor:
-        return torch.stft(signal, n_fft, hop, window=window, center=True, pad_mode="constant", return_complex=True).abs()
 
-    speech, noise_part, noisy = magnitude(clean), magnitude(noise), magnitude(clean + noise)
-    is_noise = (noise_part > speech).to(noisy.dtype)
+def noise_dominated(clean: torch.Tensor, noise: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+    """The bins of `clean + noise` whose noise part is louder than the speech (PULSE's ideal binary mask), bool."""
+    return magnitude(noise, n_fft, hop) > magnitude(clean, n_fft, hop)
+
+
+def bin_fractions(is_noise: torch.Tensor, noisy: torch.Tensor) -> tuple[float, float]:
+    """(fraction of noise-dominated bins, the same weighted by the noisy magnitude |X|) of one item."""
+    is_noise = is_noise.to(noisy.dtype)
     return float(is_noise.mean()), float((noisy * is_noise).sum() / noisy.sum().clamp_min(1e-12))
 
 
 def unit_rms_magnitude(signal: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
     """|STFT| of `signal` scaled to unit RMS: the weight of PU's p = 1 loss, as `PulseCNN.stft` computes it."""
-    scale = signal.pow(2).mean().sqrt().clamp_min(1e-8)
-    return torch.stft(signal / scale, n_fft, hop, window=torch.hamming_window(n_fft), center=True,
-                      pad_mode="constant", return_complex=True).abs()
+    return magnitude(signal / signal.pow(2).mean().sqrt().clamp_min(1e-8), n_fft, hop)
 
 
-def weighted_risk_sums(clean: torch.Tensor, noise: torch.Tensor, noise_only: torch.Tensor, n_fft: int,
+def weighted_risk_sums(is_noise: torch.Tensor, noisy: torch.Tensor, noise_only: torch.Tensor, n_fft: int,
                        hop: int) -> tuple[float, int, float, int]:
     """(sum of w 1[noise] over the noisy clip's bins, their count, sum of w over the noise-only clip's
     bins, their count), w = |STFT| of the clip at unit RMS; the prior for the p = 1 risk is the ratio of
-    the two means over a corpus."""
-    window = torch.hamming_window(n_fft)
-    speech = torch.stft(clean, n_fft, hop, window=window, center=True, pad_mode="constant", return_complex=True).abs()
-    noise_part = torch.stft(noise, n_fft, hop, window=window, center=True, pad_mode="constant", return_complex=True).abs()
-    weight = unit_rms_magnitude(clean + noise, n_fft, hop)
+    the two means over a corpus. `is_noise`: `noise_dominated` of the noisy clip's parts."""
+    weight = unit_rms_magnitude(noisy, n_fft, hop)
     positive = unit_rms_magnitude(noise_only, n_fft, hop)
-    return (float((weight * (noise_part > speech)).sum()), weight.numel(), float(positive.sum()), positive.numel())
+    return (float((weight * is_noise).sum()), weight.numel(), float(positive.sum()), positive.numel())
 
 
 def main() -> None:
@@ -78,12 +78,13 @@ def main() -> None:
     for row in read_metadata(folder)[: args.items]:
         clean = torch.as_tensor(read_wav(folder / row["clean_path"])).float().reshape(-1)
         noise = torch.as_tensor(read_wav(folder / row["noise_path"])).float().reshape(-1)
-        fraction, weighted_fraction = bin_fractions(clean, noise, args.n_fft, args.hop)
+        is_noise = noise_dominated(clean, noise, args.n_fft, args.hop)
+        fraction, weighted_fraction = bin_fractions(is_noise, magnitude(clean + noise, args.n_fft, args.hop))
         plain.append(fraction)
         weighted.append(weighted_fraction)
         if row.get("noise_only_path"):
             noise_only = torch.as_tensor(read_wav(folder / row["noise_only_path"])).float().reshape(-1)
-            sums = [a + b for a, b in zip(sums, weighted_risk_sums(clean, noise, noise_only, args.n_fft, args.hop))]
+            sums = [a + b for a, b in zip(sums, weighted_risk_sums(is_noise, clean + noise, noise_only, args.n_fft, args.hop))]
     if not plain:
         raise SystemExit(f"{folder}: no items")
     line = (f"{folder}: {len(plain)} items, STFT {args.n_fft}/{args.hop}: noise-dominated bins mean "

@@ -11,7 +11,8 @@ N_FFT, HOP = 256, 64
 
 
 def _prior(clean, noise, noise_only):
-    noisy_sum, noisy_bins, positive_sum, positive_bins = prior_script.weighted_risk_sums(clean, noise, noise_only, N_FFT, HOP)
+    is_noise = prior_script.noise_dominated(clean, noise, N_FFT, HOP)
+    noisy_sum, noisy_bins, positive_sum, positive_bins = prior_script.weighted_risk_sums(is_noise, clean + noise, noise_only, N_FFT, HOP)
     return (noisy_sum / noisy_bins) / (positive_sum / positive_bins)
 
 
@@ -37,7 +38,8 @@ def test_the_weighted_prior_is_below_the_plain_fraction_when_the_noise_is_a_part
     generator = torch.Generator().manual_seed(2)
     noise = torch.randn(8000, generator=generator)
     clean = torch.randn(8000, generator=generator) * torch.hann_window(8000)
-    plain, _ = prior_script.bin_fractions(clean, 0.5 * noise, N_FFT, HOP)
+    plain, _ = prior_script.bin_fractions(prior_script.noise_dominated(clean, 0.5 * noise, N_FFT, HOP),
+                                          prior_script.magnitude(clean + 0.5 * noise, N_FFT, HOP))
     weighted = _prior(clean, 0.5 * noise, noise)
     assert 0 < weighted < plain
     assert _prior(clean, 2.0 * noise, noise) > weighted
