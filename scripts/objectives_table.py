@@ -16,15 +16,15 @@ separation/evaluation/collapse.py). Beneath the table: per row, whether it beats
 and per study the lost trials over every LR with one of their reasons.
 
 `--baseline DIR` (repeatable): a fixed method's `separation evaluate --baseline` folder, read from its
-summary.csv (as scripts/baseline_tables.py reads it) into a reference row; it must have scored the items
-the studies' evaluations scored (item count; data root, split and sample rate where its summary.json says).
+summary.json as a report reads a spec's baseline (the task's `evaluation_scores`) into a reference row; it
+must have scored the items the studies' evaluations scored (item count, data root, split and sample rate
+where it says them, compared as a report compares them: separation.analysis.evaluation.differences).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
+import math
 import sys
 from pathlib import Path
 from typing import NamedTuple
@@ -33,23 +33,23 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's package, not an installed one
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling scripts (not a package)
 
-from baseline_tables import read_summary  # noqa: E402
 from separation.analysis.cells import select_best  # noqa: E402
 from separation.analysis.compare import load_study, spec_named_by_report  # noqa: E402
-from separation.analysis.evaluation import ok_rows  # noqa: E402
+from separation.analysis.evaluation import DATA_KEYS, differences, normalized, ok_rows  # noqa: E402
 from separation.analysis.stats import MIN_SEEDS, Interval, bootstrap_mean  # noqa: E402
 from separation.errors import UserError  # noqa: E402
 from separation.outcomes import OK, Status  # noqa: E402
+from separation.tasks import get_task  # noqa: E402
 
-# (evaluation.csv column, baseline summary.csv column, header, decimals, signed); SDRi only where scored.
-SCORES = (("SI-SNRi", "si_snri", "SI-SNRi (dB)", 2, True), ("PESQ", "pesq", "PESQ (wb)", 2, False),
-          ("STOI", "stoi", "STOI", 3, False), ("SDRi", "sdri", "SDRi (dB)", 2, True))
+# (score name in evaluation.csv and a baseline's Evaluation, header, decimals, signed); SDRi only where scored.
+SCORES = (("SI-SNRi", "SI-SNRi (dB)", 2, True), ("PESQ", "PESQ (wb)", 2, False),
+          ("STOI", "STOI", 3, False), ("SDRi", "SDRi (dB)", 2, True))
 REQUIRED = ("SI-SNRi", "PESQ", "STOI")
 # WrongSourceProbe.reason's opening: a MixIT trial whose speech estimate is the noise is recorded as collapsed.
 WRONG_SOURCE = "wrong source on "
 NOISY = "noisy"
+TASK = "enhance"  # whose baseline folders these are: the reader of their summary.json
 LOST_KINDS = ("wrong source", "collapsed", "diverged")
 
 
@@ -135,45 +135,34 @@ def study_row(folder: Path) -> Row:
 
 def _data(rows: list[Row]) -> dict[str, str]:
     """What the studies' evaluations scored (root, split, items, sample rate); they must agree."""
-    seen: dict[str, set] = {"root": set(), "split": set(), "items": set(), "sample_rate": set()}
-    for row in rows:
-        frame = row.scores
-        seen["root"] |= {os.path.normpath(str(v)) for v in frame["data_root"]}
-        seen["split"] |= {str(v) for v in frame["data_split"]}
-        seen["items"] |= {str(int(v)) for v in frame["items"].dropna()}
-        seen["sample_rate"] |= {str(int(v)) for v in frame["sample_rate"].dropna()}
-    for key, values in seen.items():
+    records = [record for row in rows
+               for record in row.scores.rename(columns={"data_root": "root", "data_split": "split"}).to_dict("records")]
+    scored = [{key: normalized(key, record[key]) for key in DATA_KEYS} for record in records]
+    data = {}
+    for key in DATA_KEYS:
+        values = {d[key] for d in scored if d[key] is not None}
         if len(values) > 1:
             raise SystemExit(f"{', '.join(str(r.folder / 'evaluation.csv') for r in rows)}: the selected cells were scored "
                              f"on different {key.replace('_', ' ')}s ({' / '.join(sorted(values))}): not the same items")
-    return {key: next(iter(values)) for key, values in seen.items() if values}
+        if values:
+            data[key] = values.pop()
+    return data
 
 
 def read_baseline(folder: Path, data: dict[str, str]) -> dict[str, float]:
-    """A fixed baseline's `all` row (summary.csv), checked to have scored the studies' items."""
-    summary = read_summary(folder)
-    path = folder / "summary.csv"
-    if ("all", "all") not in summary:
-        raise SystemExit(f"{path}: no `all,all` row; expected the summary.csv of `separation evaluate`")
-    row = summary[("all", "all")]
-    if "items" in data and str(row.get("count")) != data["items"]:
-        raise SystemExit(f"{path}: {row.get('count')} items scored, the studies' evaluations {data['items']}: not the same items")
-    meta = folder / "summary.json"
-    if meta.is_file():
-        try:
-            written = json.loads(meta.read_text())
-        except (OSError, ValueError) as error:
-            raise SystemExit(f"{meta}: unreadable ({error}); expected the summary.json of `separation evaluate`")
-        theirs = {"root": written.get("data", {}).get("root"), "split": written.get("data", {}).get("split"),
-                  "sample_rate": written.get("sample_rate")}
-        for key, value in theirs.items():
-            mine = os.path.normpath(str(value)) if key == "root" and value is not None else (None if value is None else str(value))
-            if mine is not None and key in data and mine != data[key]:
-                raise SystemExit(f"{meta}: {key.replace('_', ' ')} {mine}, the studies' evaluations {data[key]}: not the same items")
+    """A fixed baseline's scores over all items (summary.json), checked to have scored the studies' items."""
+    task = get_task(TASK)
+    path = folder / task.evaluation_file
     try:
-        return {name: float(row[column]) for name, column, *_ in SCORES if row.get(column) not in (None, "")}
-    except ValueError as error:
-        raise SystemExit(f"{path}: a score of the `all` row is not a number ({error})")
+        evaluation = task.evaluation_scores(folder)
+    except UserError as error:
+        raise SystemExit(str(error))
+    if evaluation is None:
+        raise SystemExit(f"{path}: no such file; expected the {task.evaluation_file} of `separation evaluate --baseline`")
+    found = differences({key: normalized(key, evaluation.data.get(key)) for key in DATA_KEYS}, [data])
+    if found:
+        raise SystemExit(f"{path}: {'; '.join(found)}: not the same items")  # "items 105 vs the trials' 106"
+    return {name: value for name, value in evaluation.scores.items() if math.isfinite(value)}
 
 
 def _number(value: float, digits: int, signed: bool) -> str:
@@ -215,23 +204,23 @@ def table(folders: list[Path], baselines: list[Path] = ()) -> str:
     references = {folder.name: read_baseline(folder, data) for folder in baselines}
     shown = [s for s in SCORES if s[0] in REQUIRED or any(s[0] in r.scores for r in rows)]
     lines = ["| objective | study | selected cell (on validation) | seeds scored | lost seeds | "
-             + " | ".join(f"{header} mean [95% CI]" for _, _, header, _, _ in shown) + " |",
+             + " | ".join(f"{header} mean [95% CI]" for _, header, _, _ in shown) + " |",
              "|---|---|---|---:|---|" + "---:|" * len(shown)]
     for row in rows:
         seeds = f"{len(row.scores)}" + (f" ({row.not_evaluated} not evaluated)" if row.not_evaluated else "")
         lines.append(f"| {row.objective} | {row.study} | `{row.cell}` | {seeds} | {_counted(row.lost)} | "
                      + " | ".join(_interval(bootstrap_mean(_values(row, name)), digits, signed)
-                                  for name, _, _, digits, signed in shown) + " |")
+                                  for name, _, digits, signed in shown) + " |")
     for name, scores in references.items():
         lines.append(f"| {name} (baseline) | | | | | " + " | ".join(
-            _number(scores[key], digits, signed) if key in scores else "n/a" for key, _, _, digits, signed in shown) + " |")
+            _number(scores[key], digits, signed) if key in scores else "n/a" for key, _, digits, signed in shown) + " |")
     described = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in data.items())
     lines += ["", f"Scores: `separation evaluate` on {described}; per objective, the mean over the selected cell's seeds "
               "that finished without diverging or collapsing, 95% percentile-bootstrap interval over those seeds "
               f"(none under {MIN_SEEDS}); baselines are fixed methods scored once on the same items.", ""]
     if NOISY in references:
         if "SI-SNRi" not in references[NOISY]:
-            raise SystemExit(f"{baselines[[f.name for f in baselines].index(NOISY)] / 'summary.csv'}: no si_snri in its `all` row")
+            raise SystemExit(f"{baselines[[f.name for f in baselines].index(NOISY)] / get_task(TASK).evaluation_file}: no SI-SNRi mean")
         lines += [f"- {row.objective} (`{row.cell}`): {_beats(row, references[NOISY]['SI-SNRi'])}." for row in rows] + [""]
     lines.append("Lost trials over every LR of each study (wrong source: MixIT's speech estimate is the noise, recorded as collapsed):")
     for row in rows:
@@ -246,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folders", nargs="+", type=Path, help="report folders, one per objective (results/<study>)")
     parser.add_argument("--baseline", action="append", default=[], type=Path,
-                        help="a fixed baseline's evaluation folder (summary.csv); repeatable; one named `noisy` adds the sentence on the noisy input")
+                        help="a fixed baseline's evaluation folder (summary.json); repeatable; one named `noisy` adds the sentence on the noisy input")
     args = parser.parse_args(argv)
     sys.stdout.write(table(args.folders, args.baseline))
     return 0

@@ -1,6 +1,7 @@
 """scripts/objectives_table.py: the report's selected cell, its evaluated seeds' means with intervals, lost seeds
 (wrong source apart), the sentence on the noisy input, and refusal of baselines over other items."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -29,17 +30,18 @@ def _copy(tmp_path, name, evaluation=True):
     return copy
 
 
-def _baseline(tmp_path, name, si_snri=None, count=None):
-    """A copy of a field baseline, its `all` row's SI-SNRi or item count changed."""
+def _baseline(tmp_path, name, si_snri=None, count=None, split=None):
+    """A copy of a field baseline, its summary.json's mean SI-SNRi, item count or split changed."""
     folder = tmp_path / "baselines" / name
     shutil.copytree(BASELINES / name, folder)
-    summary = pd.read_csv(folder / "summary.csv", dtype=str, keep_default_na=False)
-    first = summary.index[(summary["group_by"] == "all") & (summary["group"] == "all")][0]
+    summary = json.loads((folder / "summary.json").read_text())
     if si_snri is not None:
-        summary.loc[first, "si_snri"] = str(si_snri)
+        summary["metrics"]["all"]["si_snri"]["mean"] = si_snri
     if count is not None:
-        summary.loc[first, "count"] = str(count)
-    summary.to_csv(folder / "summary.csv", index=False)
+        summary["items"] = count
+    if split is not None:
+        summary["data"]["split"] = split
+    (folder / "summary.json").write_text(json.dumps(summary))
     return folder
 
 
@@ -125,8 +127,12 @@ def test_wrong_source_lost_and_unevaluated_seeds_are_counted(tmp_path):
 
 def test_a_baseline_over_other_items_is_refused(tmp_path):
     script = load_script("objectives_table")
-    with pytest.raises(SystemExit, match=r"summary.csv: 105 items scored, the studies' evaluations 106: not the same items"):
+    with pytest.raises(SystemExit, match=r"summary.json: items 105 vs the trials' 106: not the same items$"):
         script.table([REPO / "results" / "enhance_denoisers"], [_baseline(tmp_path, "noisy", count=105)])
+    with pytest.raises(SystemExit, match=r"summary.json: split valid vs the trials' test: not the same items$"):
+        script.table([REPO / "results" / "enhance_denoisers"], [_baseline(tmp_path / "split", "noisy", split="valid")])
+    with pytest.raises(SystemExit, match=r"rnnoise/summary.json: no such file; expected the summary.json of `separation evaluate --baseline`"):
+        script.table([REPO / "results" / "enhance_denoisers"], [tmp_path / "rnnoise"])
 
 
 def test_a_folder_without_evaluation_or_without_the_selected_cells_is_refused(tmp_path):

@@ -119,7 +119,7 @@ def score_columns(table: pd.DataFrame) -> list[str]:
     return [c for c in table.columns if c not in META]
 
 
-def _norm(key: str, value) -> str | None:
+def normalized(key: str, value) -> str | None:
     """A data field as compared: roots normalised as paths, numbers as integers; None when unknown."""
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA or value == "":
         return None
@@ -131,7 +131,7 @@ def _norm(key: str, value) -> str | None:
 
 
 def _data(row: pd.Series) -> dict[str, str | None]:
-    return {key: _norm(key, row[f"data_{key}" if key in ("root", "split") else key]) for key in DATA_KEYS}
+    return {key: normalized(key, row[f"data_{key}" if key in ("root", "split") else key]) for key in DATA_KEYS}
 
 
 def trial_data(study: Study) -> list[dict[str, str | None]]:
@@ -140,7 +140,7 @@ def trial_data(study: Study) -> list[dict[str, str | None]]:
     if len(trials):
         return [_data(row) for _, row in trials.iterrows()]
     roots = {str((config.get("data") or {}).get("root", "")) for config in study.configs.values()}
-    return [{"root": _norm("root", root)} for root in sorted(roots) if root]
+    return [{"root": normalized("root", root)} for root in sorted(roots) if root]
 
 
 def differences(data: dict[str, str | None], reference: list[dict[str, str | None]]) -> list[str]:
