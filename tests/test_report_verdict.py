@@ -68,3 +68,10 @@ def test_a_well_trained_best_cell_has_no_caveat():
 def test_first_sentence_is_not_ended_by_a_decimal_point_or_an_abbreviation():
     assert first_sentence("Adam 1e-4 at 0.5 dB, e.g. here. Then more.") == "Adam 1e-4 at 0.5 dB, e.g. here."
     assert first_sentence("Which is best? More.") == "Which is best?"
+
+
+def test_the_selected_line_counts_the_cells_lost_seeds(clipping):
+    # enhance_cleanunet_long: one cell, seed 2 collapsed at step ~5,700 of 8,192; the svoice_clipping winner lost none.
+    _, _, box = _box("enhance_cleanunet_long")
+    assert "(median [IQR] of 2 seeds; 1 of 3 seeds lost (collapsed));" in box[1]
+    assert "lost" not in clipping[2][1]

@@ -29,7 +29,7 @@ from separation.analysis.findings import claims, decisive, hue_comparisons
 from separation.analysis.report_setup import provenance_lines
 from separation.analysis.stats import MIN_SEEDS, Interval, bootstrap_difference, median_iqr
 from separation.analysis.study import Study
-from separation.outcomes import OK
+from separation.outcomes import OK, Status
 from separation.tasks import get_task
 
 TITLE = "> **Verdict.**"
@@ -95,7 +95,7 @@ def _selected_line(study: Study, best: str, column: str) -> tuple[str, Interval,
     values = seed_values(study, best, column)
     median = _median_text(median_iqr(values))
     line = (f"> - **Selected setting:** `{best}` (best on validation): {split} {study.headline.name} {median} dB "
-            f"(median [IQR] of {values.size} seed{'s' if values.size != 1 else ''})")
+            f"(median [IQR] of {values.size} seed{'s' if values.size != 1 else ''}{_lost_text(study, best)})")
     gain_column, gain_name = _gain(study, best, column)
     gain = _gain_interval(study, best, gain_column)
     source = get_task(study.task).input_name
@@ -106,6 +106,17 @@ def _selected_line(study: Study, best: str, column: str) -> tuple[str, Interval,
         beats = f"{'above' if gain.estimate > 0 else 'below'} the {source}, not resolved"
     line += f"; {gain_name} against the {source} (0 dB): {_interval(gain)}, {beats}."
     return line, gain, gain_name
+
+
+def _lost_text(study: Study, cell: str) -> str:
+    """`; 1 of 3 seeds lost (collapsed)`: the selected cell's lost seeds, beside its median, not only in the tables."""
+    statuses = study.by_cell[cell]["status"]
+    counts = [(int((statuses == status).sum()), str(status)) for status in (Status.DIVERGED, Status.COLLAPSED)]
+    counts = [(n, status) for n, status in counts if n]
+    if not counts:
+        return ""
+    kinds = counts[0][1] if len(counts) == 1 else ", ".join(f"{n} {status}" for n, status in counts)
+    return f"; {sum(n for n, _ in counts)} of {len(statuses)} seeds lost ({kinds})"
 
 
 def _median_text(values: tuple[float, float, float]) -> str:
