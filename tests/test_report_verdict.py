@@ -75,3 +75,10 @@ def test_the_selected_line_counts_the_cells_lost_seeds(clipping):
     _, _, box = _box("enhance_cleanunet_long")
     assert "(median [IQR] of 2 seeds; 1 of 3 seeds lost (collapsed));" in box[1]
     assert "lost" not in clipping[2][1]
+
+
+def test_a_pass_through_is_not_said_to_beat_its_input():
+    # enhance_objectives_field_pu_weighted_prior: the hard mask kept every bin; the one scored seed's gain is ~1e-6 dB.
+    _, _, box = _box("enhance_objectives_field_pu_weighted_prior")
+    assert box[1].endswith("+0.00 dB [95% CI +0.00, +0.00], the same as the noisy input (a pass-through).")
+    assert "beats" not in box[1]

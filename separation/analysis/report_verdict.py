@@ -36,6 +36,9 @@ TITLE = "> **Verdict.**"
 # Below this gain over the input (dB) a best cell has only begun to separate or enhance: its ranking says
 # which optimizer starts fastest, not which trains the better model.
 SMALL_GAIN_DB = 3.0
+# A gain interval inside +-0.005 dB prints as +0.00 and is a model that passes its input through (an
+# identity-initialised denoiser that never moved): floating-point noise above 0 is not "beats the input".
+SAME_AS_INPUT_DB = 0.005
 MAX_LINES = 10
 
 
@@ -99,7 +102,9 @@ def _selected_line(study: Study, best: str, column: str) -> tuple[str, Interval,
     gain_column, gain_name = _gain(study, best, column)
     gain = _gain_interval(study, best, gain_column)
     source = get_task(study.task).input_name
-    if np.isfinite(gain.low):
+    if np.isfinite(gain.low) and max(abs(gain.low), abs(gain.high)) < SAME_AS_INPUT_DB:
+        beats = f"the same as the {source} (a pass-through)"
+    elif np.isfinite(gain.low):
         beats = f"beats the {source}" if gain.low > 0 else (
             f"worse than the {source}" if gain.high < 0 else f"not resolved against the {source}")
     else:
