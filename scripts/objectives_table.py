@@ -13,7 +13,8 @@ that have no evaluation and those it lost: diverged, collapsed, and "wrong sourc
 estimate is the noise, recorded as collapsed with a reason `wrong source on ...`,
 separation/evaluation/collapse.py). Beneath the table: per row, whether it beats the noisy input (the
 `--baseline` folder named `noisy`; interval of the mean of each seed's SI-SNRi minus the noisy input's),
-and per study the lost trials over every LR with one of their reasons.
+each later row against the first (difference of the seeds' means per score, 95% percentile bootstrap over
+seeds, unpaired), and per study the lost trials over every LR with one of their reasons.
 
 `--baseline DIR` (repeatable): a fixed method's `separation evaluate --baseline` folder, read from its
 summary.json as a report reads a spec's baseline (the task's `evaluation_scores`) into a reference row; it
@@ -37,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's p
 from separation.analysis.cells import select_best  # noqa: E402
 from separation.analysis.compare import load_study, spec_named_by_report  # noqa: E402
 from separation.analysis.evaluation import DATA_KEYS, differences, normalized, ok_rows  # noqa: E402
-from separation.analysis.stats import MIN_SEEDS, Interval, bootstrap_mean  # noqa: E402
+from separation.analysis.stats import MIN_SEEDS, Interval, bootstrap_difference, bootstrap_mean  # noqa: E402
 from separation.errors import UserError  # noqa: E402
 from separation.outcomes import OK, Status  # noqa: E402
 from separation.tasks import get_task  # noqa: E402
@@ -198,6 +199,28 @@ def _beats(row: Row, noisy: float) -> str:
     return f"does not beat the noisy input ({text})"
 
 
+def _against_first(rows: list[Row], shown) -> list[str]:
+    """Each later row against the first (the reference objective): difference of means over seeds, per score,
+    with a 95% percentile-bootstrap interval (`stats.bootstrap_difference`, unpaired, statistic the mean)."""
+    first = rows[0]
+    lines = []
+    for row in rows[1:]:
+        parts = []
+        for name, _, digits, _ in shown:
+            a, b = _values(first, name), _values(row, name)
+            if min(a.size, b.size) < MIN_SEEDS:
+                continue
+            d = bootstrap_difference(a, b, statistic=np.mean)
+            parts.append(f"{name} {d.estimate:+.{digits}f} [{d.low:+.{digits}f}, {d.high:+.{digits}f}]"
+                         + (" resolved" if d.resolved else ""))
+        text = "; ".join(parts) if parts else f"no interval (fewer than {MIN_SEEDS} scored seeds)"
+        lines.append(f"- {first.objective} ({first.study}) minus {row.objective} ({row.study}): {text}.")
+    if not lines:
+        return []
+    return ["Each objective against the first row (mean over seeds of the first minus the other's, 95% percentile "
+            "bootstrap over seeds; resolved: the interval excludes 0):"] + lines + [""]
+
+
 def table(folders: list[Path], baselines: list[Path] = ()) -> str:
     rows = [study_row(folder) for folder in folders]
     data = _data(rows)
@@ -222,6 +245,7 @@ def table(folders: list[Path], baselines: list[Path] = ()) -> str:
         if "SI-SNRi" not in references[NOISY]:
             raise SystemExit(f"{baselines[[f.name for f in baselines].index(NOISY)] / get_task(TASK).evaluation_file}: no SI-SNRi mean")
         lines += [f"- {row.objective} (`{row.cell}`): {_beats(row, references[NOISY]['SI-SNRi'])}." for row in rows] + [""]
+    lines += _against_first(rows, shown)
     lines.append("Lost trials over every LR of each study (wrong source: MixIT's speech estimate is the noise, recorded as collapsed):")
     for row in rows:
         quoted = f"; e.g. \"{row.reason}\"" if row.reason else ""

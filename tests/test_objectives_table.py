@@ -146,3 +146,19 @@ def test_a_folder_without_evaluation_or_without_the_selected_cells_is_refused(tm
     evaluation[evaluation["cell"] != SELECTED].to_csv(folder / "evaluation.csv", index=False)
     with pytest.raises(SystemExit, match=f"evaluation.csv: the selected cell `{SELECTED}` has no evaluated seed"):
         load_script("objectives_table").table([folder])
+
+
+def test_each_row_against_the_first_is_the_difference_of_its_seeds_means(tmp_path):
+    script = load_script("objectives_table")
+    training = _copy(tmp_path, "enhance_denoisers_training")
+    scores = _evaluate_every_trial(training)
+    text = script.table([REPO / "results" / "enhance_denoisers", training])
+    line = next(l for l in text.splitlines() if l.startswith("- supervised (enhance_denoisers) minus supervised ("))
+    evaluated = pd.read_csv(REPO / "results" / "enhance_denoisers" / "evaluation.csv")
+    first = evaluated[(evaluated["kind"] == "trial") & (evaluated["cell"] == SELECTED)]
+    other = scores[scores["cell"] == "sched none, clip norm 5.5"]
+    for name in ("SI-SNRi", "PESQ", "STOI"):
+        estimate, low, high = _bounds(line.split(f"{name} ")[1])
+        assert estimate == pytest.approx(first[name].mean() - other[name].mean(), abs=0.006) and low <= estimate <= high
+    # one folder alone has nothing to compare
+    assert "against the first row" not in script.table([REPO / "results" / "enhance_denoisers"])
