@@ -1,6 +1,6 @@
 """Did the early studies' claims hold at a longer budget? A Markdown table: held, flipped or unresolved.
 
-    .venv/bin/python scripts/verdict_table.py experiments/verdicts.yaml -o results/svoice_long/VERDICTS.md
+    .venv/bin/python scripts/verdict_table.py experiments/claims/svoice_long.yaml -o results/svoice_long/VERDICTS.md
 
 The claims file names two budgets (a label and the folder holding their report folders, relative to
 the working directory) and, per claim, the comparison A - B in an early and in a long study:
@@ -31,7 +31,7 @@ from separation.errors import UserError  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("claims", help="the claims file (YAML), e.g. experiments/verdicts.yaml")
+    parser.add_argument("claims", help="the claims file (YAML), e.g. experiments/claims/svoice_long.yaml")
     parser.add_argument("--metric", default="test", choices=("test", "val_final"),
                         help="the comparisons' metric column (default: test)")
     parser.add_argument("-o", "--output", help="write the table here (default: standard output)")
