@@ -29,7 +29,7 @@ from separation.analysis.findings import claims, decisive, hue_comparisons
 from separation.analysis.report_setup import provenance_lines
 from separation.analysis.stats import MIN_SEEDS, Interval, bootstrap_difference, median_iqr
 from separation.analysis.study import Study
-from separation.outcomes import OK, Status
+from separation.outcomes import LOST, OK
 from separation.tasks import get_task
 
 TITLE = "> **Verdict.**"
@@ -116,7 +116,7 @@ def _selected_line(study: Study, best: str, column: str) -> tuple[str, Interval,
 def _lost_text(study: Study, cell: str) -> str:
     """`; 1 of 3 seeds lost (collapsed)`: the selected cell's lost seeds, beside its median, not only in the tables."""
     statuses = study.by_cell[cell]["status"]
-    counts = [(int((statuses == status).sum()), str(status)) for status in (Status.DIVERGED, Status.COLLAPSED)]
+    counts = [(int((statuses == status).sum()), str(status)) for status in LOST]
     counts = [(n, status) for n, status in counts if n]
     if not counts:
         return ""
