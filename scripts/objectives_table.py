@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's p
 from separation.analysis.cells import select_best  # noqa: E402
 from separation.analysis.compare import load_study, spec_named_by_report  # noqa: E402
 from separation.analysis.evaluation import DATA_KEYS, differences, normalized, ok_rows  # noqa: E402
+from separation.analysis.report_verdict import relation_to_input  # noqa: E402
 from separation.analysis.stats import MIN_SEEDS, Interval, bootstrap_difference, bootstrap_mean  # noqa: E402
 from separation.errors import UserError  # noqa: E402
 from separation.outcomes import OK, Status  # noqa: E402
@@ -194,8 +195,11 @@ def _beats(row: Row, noisy: float) -> str:
     gain = bootstrap_mean(_values(row, "SI-SNRi") - noisy)
     text = f"{gain.estimate:+.2f} dB SI-SNRi " + (f"[95% CI {gain.low:+.2f}, {gain.high:+.2f}]" if np.isfinite(gain.low)
                                                  else f"(no interval: fewer than {MIN_SEEDS} seeds)")
-    if np.isfinite(gain.low) and gain.low > 0:
+    relation = relation_to_input(gain)  # the verdict's rule, pass-through included
+    if relation == "beats":
         return f"beats the noisy input by {text}"
+    if relation == "pass-through":
+        return f"the same as the noisy input, a pass-through ({text})"
     return f"does not beat the noisy input ({text})"
 
 

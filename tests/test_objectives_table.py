@@ -162,3 +162,15 @@ def test_each_row_against_the_first_is_the_difference_of_its_seeds_means(tmp_pat
         assert estimate == pytest.approx(first[name].mean() - other[name].mean(), abs=0.006) and low <= estimate <= high
     # one folder alone has nothing to compare
     assert "against the first row" not in script.table([REPO / "results" / "enhance_denoisers"])
+
+
+@pytest.mark.parametrize("gains, sentence", [
+    ([0.001, -0.002, 0.002], "the same as the noisy input, a pass-through"),  # the verdict's rule: inside +-0.005 dB
+    ([0.4, 0.5, 0.6], "beats the noisy input by"),
+    ([-0.4, 0.5, 0.1], "does not beat the noisy input"),
+])
+def test_the_sentence_on_the_input_follows_the_verdicts_rule(gains, sentence):
+    script = load_script("objectives_table")
+    scores = pd.DataFrame({"SI-SNRi": [2.0 + g for g in gains]})
+    row = script.Row(Path("x"), "x", "pu", "lr 1", scores, 0, {}, {}, "", 3)
+    assert script._beats(row, 2.0).startswith(sentence)

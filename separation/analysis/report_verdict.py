@@ -102,15 +102,25 @@ def _selected_line(study: Study, best: str, column: str) -> tuple[str, Interval,
     gain_column, gain_name = _gain(study, best, column)
     gain = _gain_interval(study, best, gain_column)
     source = get_task(study.task).input_name
-    if np.isfinite(gain.low) and max(abs(gain.low), abs(gain.high)) < SAME_AS_INPUT_DB:
-        beats = f"the same as the {source} (a pass-through)"
-    elif np.isfinite(gain.low):
-        beats = f"beats the {source}" if gain.low > 0 else (
-            f"worse than the {source}" if gain.high < 0 else f"not resolved against the {source}")
-    else:
-        beats = f"{'above' if gain.estimate > 0 else 'below'} the {source}, not resolved"
-    line += f"; {gain_name} against the {source} (0 dB): {_interval(gain)}, {beats}."
+    line += f"; {gain_name} against the {source} (0 dB): {_interval(gain)}, {_relation_text(gain, source)}."
     return line, gain, gain_name
+
+
+def relation_to_input(gain: Interval) -> str:
+    """How a gain over the input reads: `pass-through` (the interval inside +-SAME_AS_INPUT_DB), `beats`,
+    `worse`, `unresolved`, or `above`/`below` with no interval. One rule for every table that says it
+    (the verdict here, scripts/objectives_table.py)."""
+    if np.isfinite(gain.low) and max(abs(gain.low), abs(gain.high)) < SAME_AS_INPUT_DB:
+        return "pass-through"
+    if np.isfinite(gain.low):
+        return "beats" if gain.low > 0 else "worse" if gain.high < 0 else "unresolved"
+    return "above" if gain.estimate > 0 else "below"
+
+
+def _relation_text(gain: Interval, source: str) -> str:
+    return {"pass-through": f"the same as the {source} (a pass-through)", "beats": f"beats the {source}",
+            "worse": f"worse than the {source}", "unresolved": f"not resolved against the {source}",
+            "above": f"above the {source}, not resolved", "below": f"below the {source}, not resolved"}[relation_to_input(gain)]
 
 
 def _lost_text(study: Study, cell: str) -> str:
