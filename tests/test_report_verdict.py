@@ -82,3 +82,18 @@ def test_a_pass_through_is_not_said_to_beat_its_input():
     _, _, box = _box("enhance_objectives_field_pu_weighted_prior")
     assert box[1].endswith("+0.00 dB [95% CI +0.00, +0.00], the same as the noisy input (a pass-through).")
     assert "beats" not in box[1]
+
+
+def test_a_collapsed_seed_counts_at_its_own_value_when_that_is_the_study_worst():
+    # enhance_cleanunet_long has one cell: two seeds at +2.59/+2.66 dB, the collapsed one at -43.9 dB. Counted at
+    # the worst *surviving* seed (+2.59) the collapse would vanish from the interval; counted at its own value the
+    # gain over the input is not resolved.
+    from separation.analysis.cells import seed_values, worst_value
+
+    study, _, box = _box("enhance_cleanunet_long")
+    trials = study.trials
+    collapsed = trials.loc[trials["status"] == "collapsed", "test"].iloc[0]
+    assert collapsed < trials.loc[trials["status"] == "completed", "test"].min()
+    assert worst_value(study, "test") == pytest.approx(collapsed)
+    assert sorted(seed_values(study, study.cells[0], "test", conservative=True))[0] == pytest.approx(collapsed)
+    assert box[1].endswith("not resolved against the noisy input.")

@@ -28,8 +28,14 @@ STATUSES = (Status.COMPLETED, Status.STOPPED_AT_TARGET, Status.DIVERGED, Status.
 
 
 def worst_value(study: Study, column: str) -> float:
-    """The lowest finite value of `column` among the study's finished trials that neither diverged nor collapsed."""
-    values = study.trials.loc[study.trials["status"].isin(OK), column].to_numpy(dtype=float)
+    """The lowest finite value of `column` any finished trial of the study reached, lost ones included.
+
+    A collapsed trial usually has a value (its silent or pass-through output scored), often far below
+    the rest: leaving it out would count the collapse at the worst *surviving* seed, which in a one-cell
+    study is the cell's own, and the conservative interval would hide the collapse. A diverged trial
+    has no value and takes this worst one.
+    """
+    values = study.trials.loc[study.trials["status"].isin((*OK, *LOST)), column].to_numpy(dtype=float)
     values = values[np.isfinite(values)]
     return float(values.min()) if values.size else float("nan")
 
