@@ -110,3 +110,15 @@ def test_study_numbers_help_prints_help_not_numbers():
                           capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0 and done.stdout.startswith("usage: study_numbers.py")
     assert "schedulers: plateau - none" not in done.stdout  # the first line of numbers
+
+
+def test_summarize_gives_the_median_gradient_norm_and_the_share_clipped(run, capsys):
+    # The "norm at the median unclipped gradient norm" clipping cells take their value from this line.
+    rows = [f"{step},train/grad_norm_pre_clip,{norm},0" for step, norm in ((1, 1.0), (2, 3.0), (3, 10.0), (4, 4.0))]
+    rows += [f"{step},train/clipped,{flag},0" for step, flag in ((1, 0.0), (2, 0.0), (3, 1.0), (4, 0.0))]
+    with open(run / "metrics.csv", "a") as handle:
+        handle.write("\n".join(rows) + "\n")
+    assert main(["summarize", str(run)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "gradient norm before clipping: median 3.5 [IQR 2.5, 5.5] over 4 logged steps; clipped on 25% of them" in out
+    assert out[-1] == "final: test/si_snri 0.99, val/si_snri 1.23"

@@ -1,4 +1,5 @@
-"""`separation summarize RUN`: one training run folder as markdown, its outcome and its validation curve.
+"""`separation summarize RUN`: one training run folder as markdown, its outcome, its validation curve and its
+gradient norms (the number a clipping threshold is chosen from).
 
 Reads the run folder's `summary.json` and `metrics.csv` (written by `separation
 train`, see separation/train.py); the results/ notes on single runs quote it
@@ -12,6 +13,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from separation.analysis.stats import median_iqr
 from separation.errors import UserError
 
 
@@ -55,5 +57,21 @@ def summarize_run(run_dir: str | Path, metric: str = "val/si_snri") -> str:
     for step, value in sorted(series[metric].items()):
         lines.append(f"| {step} | {value:.2f} | {series['val/loss'].get(step, float('nan')):.3f} |")
     shown = {k: round(v, 2) for k, v in sorted(summary.get("metrics", {}).items()) if k.startswith(("val/", "test/"))}
+    lines += _gradient_lines(series)
     lines += ["", "final: " + ", ".join(f"{k} {v}" for k, v in shown.items())]
     return "\n".join(lines)
+
+
+def _gradient_lines(series: dict[str, dict[int, float]]) -> list[str]:
+    """The pre-clip gradient norm over the logged steps: its median is the "clip at the median unclipped
+    norm" threshold the studies use; the share of steps clipped says what the run's own clip did."""
+    norms = series.get("train/grad_norm_pre_clip")
+    if not norms:
+        return []
+    median, q25, q75 = median_iqr(list(norms.values()))
+    line = (f"gradient norm before clipping: median {median:.3g} [IQR {q25:.3g}, {q75:.3g}] over {len(norms)} "
+            "logged steps")
+    clipped = series.get("train/clipped")
+    if clipped:
+        line += f"; clipped on {100 * sum(v > 0 for v in clipped.values()) / len(clipped):.0f}% of them"
+    return ["", line]
