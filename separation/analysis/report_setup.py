@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from separation.analysis import markdown as md
+from separation.analysis.spec_comment import question_markdown
 from separation.analysis.stats import LEVEL, MIN_SEEDS, RESAMPLES
 from separation.analysis.study import FACTORS, Study
 from separation.outcomes import LOST, NOT_RUN, OK, Status
@@ -28,25 +29,13 @@ DATA_KEYS = (
 )
 
 
-def _question(spec_path: Path | None) -> str:
-    """The spec's leading comment block (the committed specs state their question there)."""
-    if spec_path is None:
-        return ""
-    lines = []
-    for line in Path(spec_path).read_text().splitlines():
-        if not line.startswith("#"):
-            break
-        lines.append(line.lstrip("#").strip())
-    return " ".join(lines).strip()
-
-
 def header_section(study: Study, spec_path, study_dir_arg: str, out_dir_arg: str) -> str:
     parts = [f"# Study report: {study.name}", ""]
     if study.spec is not None and study.spec.description:
         parts += [study.spec.description, ""]
-    question = _question(spec_path)
+    question = question_markdown(spec_path) if spec_path is not None else ""
     if question:
-        parts += [f"**Question.** {question}", ""]
+        parts += [question, ""]
     if spec_path is None:
         parts += [
             "**No spec was given** (`--spec`): this report covers the trial folders found, and cannot tell which "

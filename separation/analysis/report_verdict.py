@@ -27,6 +27,7 @@ from separation.analysis import within
 from separation.analysis.cells import Comparison, lost_seeds, seed_values, select_best
 from separation.analysis.findings import claims, decisive, hue_comparisons
 from separation.analysis.report_setup import provenance_lines
+from separation.analysis.spec_comment import prose
 from separation.analysis.stats import MIN_SEEDS, Interval, bootstrap_difference, median_iqr
 from separation.analysis.study import Study
 from separation.outcomes import LOST, OK
@@ -51,14 +52,8 @@ def first_sentence(text: str) -> str:
 
 def study_question(study: Study, spec_path) -> str:
     """The first sentence of the spec's leading comment (the committed specs ask their question there), else its description."""
-    if spec_path is not None:
-        comment = []
-        for line in Path(spec_path).read_text().splitlines():
-            if not line.startswith("#"):
-                break
-            comment.append(line.lstrip("#").strip())
-        if " ".join(comment).strip():
-            return first_sentence(" ".join(comment))
+    if spec_path is not None and prose(spec_path).strip():
+        return first_sentence(prose(spec_path))
     if study.spec is not None and study.spec.description:
         return first_sentence(study.spec.description)
     return "not stated (no spec was given)"
