@@ -19,7 +19,6 @@ back for results/README.md, so the index and the reports cannot disagree.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 
@@ -52,8 +51,9 @@ def first_sentence(text: str) -> str:
 
 def study_question(study: Study, spec_path) -> str:
     """The first sentence of the spec's leading comment (the committed specs ask their question there), else its description."""
-    if spec_path is not None and prose(spec_path).strip():
-        return first_sentence(prose(spec_path))
+    question = prose(spec_path).strip() if spec_path is not None else ""
+    if question:
+        return first_sentence(question)
     if study.spec is not None and study.spec.description:
         return first_sentence(study.spec.description)
     return "not stated (no spec was given)"

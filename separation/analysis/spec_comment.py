@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-# "#   cmd": after the "#" and the one space prose has, a command line keeps two or more more.
+# "#   cmd": after the "#" and the one space prose has, a command line has at least two spaces more.
 COMMAND_INDENT = 2
 
 
