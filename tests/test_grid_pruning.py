@@ -208,3 +208,22 @@ def test_pruned_counts_in_the_report_status_and_in_no_statistic(lone, tmp_path):
     assert cells[pruned_cell]["val_final_median"] == ""  # no statistic from a pruned trial
     assert not (tmp_path / "report" / "pruning.csv").exists()  # no replay of a pruned study
 
+
+
+def test_report_of_a_study_still_training_says_so_and_counts_every_trial(lone, tmp_path):
+    """A report run while trials are paused at a rung: the status table adds up and says the study is unfinished."""
+    import shutil
+
+    from separation.analysis.report import write_report
+
+    path, study_dir, _ = lone
+    copy = tmp_path / "g"
+    shutil.copytree(study_dir, copy)
+    # A full-budget trial with its marker removed reads as paused at its last rung: what a report sees mid-study.
+    survivor = next(d for d in sorted(copy.iterdir()) if (d / MARKER).exists()
+                    and json.loads((d / MARKER).read_text())["status"] == "completed")
+    (survivor / MARKER).unlink()
+    status = write_report(copy, tmp_path / "report", path).read_text().split("## Status")[1].split("\n## ")[0]
+    assert "| paused | 1 |" in status and "| completed | 3 |" in status and "| total | 10 |" in status
+    assert "**Study in progress:** 1 of 10 trials are still training (0 running, 1 paused at a rung)" in status
+    assert "Every planned trial has finished" not in status

@@ -61,10 +61,17 @@ def header_section(study: Study, spec_path, study_dir_arg: str, out_dir_arg: str
 def status_section(study: Study) -> str:
     trials = study.trials
     counts = Counter(trials["status"])
-    # A pruned study's own states are listed only where they occur: the other reports keep their table.
-    pruned = (s for s in (Status.PRUNED, Status.PAUSED) if counts.get(s))
-    order = (*OK, *LOST, *pruned, Status.FAILED, *NOT_RUN)
+    # A pruned study's own states, and the trials a live worker holds (a report of a study still being
+    # trained), are listed only where they occur: the other reports keep their table.
+    occurring = (s for s in (Status.PRUNED, Status.PAUSED, Status.RUNNING) if counts.get(s))
+    order = (*OK, *LOST, *occurring, Status.FAILED, *NOT_RUN)
     lines = ["## Status", "", md.table(["status", "trials"], [[s, counts.get(s, 0)] for s in order] + [["total", len(trials)]]), ""]
+    in_progress = counts.get(Status.PAUSED, 0) + counts.get(Status.RUNNING, 0)
+    if in_progress:
+        lines.append(f"**Study in progress:** {in_progress} of {len(trials)} trials are still training "
+                     f"({counts.get(Status.RUNNING, 0)} running, {counts.get(Status.PAUSED, 0)} paused at a rung); "
+                     "everything below uses the finished trials only.")
+        lines.append("")
     unfinished = sum(counts.get(s, 0) for s in NOT_RUN)
     if unfinished:
         lines.append(f"**Incomplete grid:** {unfinished} of {len(trials)} trials have not finished; "
@@ -83,7 +90,7 @@ def status_section(study: Study) -> str:
                 partial.append(f"- `{cell}`: seed{'s' if len(pending) > 1 else ''} {seeds}")
         if partial:
             lines += ["Cells with seeds not finished:", *partial, ""]
-    else:
+    elif not in_progress:
         lines += ["Every planned trial has finished." if study.spec is not None else "Every trial folder found has finished.", ""]
     for status, what in ((Status.DIVERGED, "Diverged (an outcome: counted, never dropped)"),
                          (Status.COLLAPSED, "Collapsed (trivial estimates on the test split: an outcome, counted like divergence)"),
