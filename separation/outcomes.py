@@ -48,3 +48,5 @@ OUTCOMES = (*OK, *LOST)
 FINISHED = (Status.COMPLETED, Status.DIVERGED, Status.COLLAPSED, Status.FAILED, Status.STOPPED_AT_TARGET, Status.PRUNED)
 # Planned trials that have not finished and are not training now: the report's "not run".
 NOT_RUN = (Status.INTERRUPTED, Status.MISSING)
+# Planned trials still being trained: waiting at a rung of a pruned study, or held by a live worker.
+TRAINING = (Status.PAUSED, Status.RUNNING)

@@ -7,6 +7,7 @@ rungs at step 6, mid-epoch, and 8, an epoch's end) is run once by one worker and
 import csv
 import dataclasses
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -209,11 +210,8 @@ def test_pruned_counts_in_the_report_status_and_in_no_statistic(lone, tmp_path):
     assert not (tmp_path / "report" / "pruning.csv").exists()  # no replay of a pruned study
 
 
-
 def test_report_of_a_study_still_training_says_so_and_counts_every_trial(lone, tmp_path):
     """A report run while trials are paused at a rung: the status table adds up and says the study is unfinished."""
-    import shutil
-
     from separation.analysis.report import write_report
 
     path, study_dir, _ = lone

@@ -20,7 +20,7 @@ from separation.analysis import markdown as md
 from separation.analysis.spec_comment import question_markdown
 from separation.analysis.stats import LEVEL, MIN_SEEDS, RESAMPLES
 from separation.analysis.study import FACTORS, Study
-from separation.outcomes import LOST, NOT_RUN, OK, Status
+from separation.outcomes import LOST, NOT_RUN, OK, TRAINING, Status
 from separation.tasks import get_task
 
 DATA_KEYS = (
@@ -63,10 +63,10 @@ def status_section(study: Study) -> str:
     counts = Counter(trials["status"])
     # A pruned study's own states, and the trials a live worker holds (a report of a study still being
     # trained), are listed only where they occur: the other reports keep their table.
-    occurring = (s for s in (Status.PRUNED, Status.PAUSED, Status.RUNNING) if counts.get(s))
+    occurring = (s for s in (Status.PRUNED, *TRAINING) if counts.get(s))
     order = (*OK, *LOST, *occurring, Status.FAILED, *NOT_RUN)
     lines = ["## Status", "", md.table(["status", "trials"], [[s, counts.get(s, 0)] for s in order] + [["total", len(trials)]]), ""]
-    in_progress = counts.get(Status.PAUSED, 0) + counts.get(Status.RUNNING, 0)
+    in_progress = sum(counts.get(s, 0) for s in TRAINING)
     if in_progress:
         lines.append(f"**Study in progress:** {in_progress} of {len(trials)} trials are still training "
                      f"({counts.get(Status.RUNNING, 0)} running, {counts.get(Status.PAUSED, 0)} paused at a rung); "
