@@ -42,7 +42,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.output:
-        write_text_atomic(args.output, table)
+        # The file says what made it, so a committed table can be regenerated and checked.
+        command = f".venv/bin/python scripts/verdict_table.py {args.claims} -o {args.output}"
+        if args.metric != "test":
+            command += f" --metric {args.metric}"
+        heading = f"# Did the early claims hold?\n\nWritten by `{command}`.\n\n"
+        write_text_atomic(args.output, heading + table)
         print(args.output)
     else:
         sys.stdout.write(table)

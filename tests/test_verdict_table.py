@@ -128,6 +128,7 @@ def test_the_table_is_written_to_a_file(two_budgets, tmp_path, capsys):
     out = tmp_path / "out" / "VERDICTS.md"
     assert load_script("verdict_table").main([str(two_budgets), "-o", str(out)]) == 0
     assert _row(out.read_text(), "clipping helps")[3] == "flipped"
+    assert f"`.venv/bin/python scripts/verdict_table.py {two_budgets} -o {out}`" in out.read_text()  # what made it
 
 
 def test_the_committed_studies_against_themselves(tmp_path):
