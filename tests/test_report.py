@@ -16,7 +16,7 @@ from separation.analysis.collect import collect_study
 from separation.analysis.report import write_report
 from separation.analysis.stats import bootstrap_difference, median_iqr, performance_profile, probability_of_improvement
 from separation.config import config_to_dict
-from separation.errors import UserError
+from separation.errors import ConfigError, UserError
 from separation.grid.spec import load_spec
 
 BASE = """
@@ -389,3 +389,39 @@ def test_continuous_schedules_are_registered_and_reported_as_every_step(tmp_path
     assert row.split("|")[-4].strip() == "every step"
     assert "- Scheduler cosine_warmup: the LR changes at every step" in text
     assert re.search(r"- Scheduler step: \d+ LR reductions per trial", text)
+
+
+def test_a_spec_naming_claims_gets_the_earlier_claims_table(study, tmp_path):
+    """The report of a spec with `claims:` carries the verdict table and a box line counting its verdicts;
+    a claim on this study reads the report's new tables (its folder holds none yet), and a claim whose study
+    is not reported yet is listed as not computed, not an error."""
+    root = study["root"]
+    early = tmp_path / "early" / "short"
+    early.mkdir(parents=True)
+    pd.DataFrame([{"a": "adam", "b": "sgd", "metric": "test", "difference": 0.5, "ci_low": 0.2, "ci_high": 0.8}]
+                 ).to_csv(early / "comparisons.csv", index=False)
+    (root / "claims.yaml").write_text(yaml.safe_dump({
+        "early": {"label": "few steps", "results": str(tmp_path / "early")},
+        "long": {"label": "this budget", "results": str(root / "results_claims")},
+        "claims": [{"claim": "Adam beats SGD", "early": {"study": "short", "a": "adam", "b": "sgd"},
+                    "long": {"study": "synth", "a": "optimizer=adam", "b": "optimizer=sgd_momentum"}},
+                   {"claim": "a later phase's claim", "early": {"study": "short", "a": "adam", "b": "sgd"},
+                    "long": {"study": "not_yet", "a": "x", "b": "y"}}]}, sort_keys=False))
+    (root / "synth_claims.yaml").write_text(SPEC + "claims: claims.yaml\n")
+    report = write_report(root / "runs" / "synth", root / "results_claims" / "synth", root / "synth_claims.yaml").read_text()
+    box = report.split("\n\n")[1]
+    assert ("**Earlier claims at this budget (few steps -> this budget):** 0 held, 0 flipped, 1 unresolved; "
+            "1 not computed yet") in box
+    section = report.split("## Did the earlier claims hold?")[1].split("\n## ")[0]
+    row = next(line for line in section.splitlines() if line.startswith("| Adam beats SGD |"))
+    assert row.startswith("| Adam beats SGD | +0.50 [+0.20, +0.80], resolved | +") and row.endswith("| unresolved |")
+    assert "- a later phase's claim: " in section and "not_yet: no such study folder" in section
+    # Without `claims` there is no such section (the module's report).
+    assert "Did the earlier claims hold?" not in study["report"].read_text()
+
+
+def test_a_spec_naming_a_missing_claims_file_is_refused(study, tmp_path):
+    (tmp_path / "base.yaml").write_text(BASE)
+    (tmp_path / "spec.yaml").write_text(SPEC + "claims: claims/none.yaml\n")
+    with pytest.raises(ConfigError, match=r"spec.yaml: claims 'claims/none.yaml': no such file .*relative to the spec file"):
+        load_spec(tmp_path / "spec.yaml")

@@ -7,6 +7,7 @@
                                   evaluation.csv   `separation evaluate` scores per evaluated trial and baseline
                                   figures/*.png
                                   REPORT.md     verdict box, question, setup, tables, figures, findings
+                                                (and the earlier claims' verdicts when the spec names `claims`)
 
 Everything is written into a fresh temporary folder first, then moved into the
 output folder file by file, REPORT.md last (`separation.outputs.install_files`).
@@ -32,6 +33,7 @@ from pathlib import Path
 import pandas as pd
 
 from separation.analysis import evaluation, pruning_section, within
+from separation.analysis.report_claims import claims_parts
 from separation.analysis.cells import cell_table, compare, comparison_table, select_best
 from separation.analysis.collect import PROVENANCE_FILE, collect_study, collect_tables
 from separation.analysis.figures import FIGURES, draw_all
@@ -68,13 +70,15 @@ FILES = """## Files
 
 
 def render(study: Study, table: pd.DataFrame, drawn, spec_path, study_dir_arg: str, out_dir_arg: str,
-           ranked: dict | None, pruning: str = "") -> str:
+           ranked: dict | None, pruning: str = "", claims: tuple[str, str] | None = None) -> str:
+    """REPORT.md's text. `claims`: `report_claims.claims_parts`'s (box line, section), or None."""
     column = report_column(study)
     # The verdict box opens the report, right under its title: the answer before the evidence.
     title, rest = header_section(study, spec_path, study_dir_arg, out_dir_arg).split("\n", 1)
+    claims_line, claims_section = claims if claims is not None else (None, None)
     return "\n".join([
         title, "",
-        verdict_box(study, spec_path, column, ranked),
+        verdict_box(study, spec_path, column, ranked, claims_line),
         rest.lstrip("\n"),
         status_section(study),
         setup_section(study),
@@ -84,6 +88,7 @@ def render(study: Study, table: pd.DataFrame, drawn, spec_path, study_dir_arg: s
         selection_section(study, column),
         *filter(None, [within_section(study, column, ranked)]),
         findings_section(study, column),
+        *filter(None, [claims_section]),
         early_ranking_section(study),
         *filter(None, [pruning]),
         figures_section(drawn),
@@ -166,7 +171,8 @@ def write_study(study: Study, out_dir: str | Path, spec_path, study_dir_arg: str
             within.table(study, factor, column, ranked).to_csv(temporary / "within.csv", index=False)
         drawn = draw_all(study, temporary / "figures")
         pruning = pruning_section.section(study, temporary)  # writes pruning.csv and its figure when it replays
-        text = render(study, table, drawn, spec_path, study_dir_arg, str(out_dir), ranked, pruning)
+        claims = claims_parts(study, out_dir, temporary)  # reads this report's new comparisons.csv, not the old
+        text = render(study, table, drawn, spec_path, study_dir_arg, str(out_dir), ranked, pruning, claims)
         (temporary / REPORT_FILE).write_text(text)
         write_text_atomic(temporary / PROVENANCE_FILE, json.dumps({"lines": provenance_lines(study)}, indent=2) + "\n")
         install_files(temporary, out_dir, OWN_FILES, last=(REPORT_FILE,))

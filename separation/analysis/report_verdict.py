@@ -7,6 +7,7 @@ At most ten lines of a Markdown blockquote, each a `**Label:** text` item:
     > - **Each <hue> against it:** the findings' differences from the best (95% bootstrap interval), resolved or not
     > - **<factor>:** whether the best optimizer changes with it (when one added axis groups the cells)
     > - **<claim>:** supported / contradicted / not resolved, with the interval it rests on (testable claims only)
+    > - **Earlier claims at this budget:** held / flipped / unresolved counts (when the spec names `claims`)
     > - **Budget:** model and parameters, steps, seeds, trials, hours
     > - **Caveat:** when the best cell has barely begun to separate, or does not beat its input
 
@@ -231,8 +232,9 @@ def _caveat(study: Study, steps: float, parameters: int | None, gain: Interval, 
             f"settings start, not of trained models.")
 
 
-def verdict_box(study: Study, spec_path, column: str, ranked: dict | None) -> str:
-    """The box's Markdown, ending in a blank line. `column`: `findings.report_column`; `ranked`: `within.rank_within`'s result or None."""
+def verdict_box(study: Study, spec_path, column: str, ranked: dict | None, claims_line: str | None = None) -> str:
+    """The box's Markdown, ending in a blank line. `column`: `findings.report_column`; `ranked`: `within.rank_within`'s
+    result or None; `claims_line`: the earlier claims' tally (`report_claims`), when the spec names a claims file."""
     lines = [f"{TITLE} {study_question(study, spec_path)}"]
     best = select_best(study, study.cells)
     if best is None:
@@ -242,8 +244,9 @@ def verdict_box(study: Study, spec_path, column: str, ranked: dict | None) -> st
     lines.append(selected)
     lines += filter(None, [_hue_line(study, column), _within_line(study, ranked)])
     lines += _claim_lines(study, column)
+    lines += filter(None, [claims_line])
     budget, steps, parameters = _budget(study, best)
     lines.append(budget)
     lines += filter(None, [_caveat(study, steps, parameters, gain, gain_name)])
-    assert len(lines) <= MAX_LINES, lines  # one title, at most eight items: the layout above
+    assert len(lines) <= MAX_LINES, lines  # one title, at most nine items: the layout above
     return "\n".join(lines) + "\n"

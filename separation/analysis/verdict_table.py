@@ -182,15 +182,66 @@ def format_difference(d: Difference) -> str:
     return f"{_number(d.estimate)}{bounds}, {'resolved' if d.resolved else 'not resolved'}"
 
 
-def build_table(plan: Plan, metric: str = "test") -> str:
+@dataclass(frozen=True)
+class Row:
+    claim: Claim
+    early: Difference
+    long: Difference
+    verdict: str
+
+
+def verdict_rows(plan: Plan, metric: str = "test", folders: dict[Path, Path] | None = None,
+                 unavailable: list[tuple[Claim, str]] | None = None, known: dict[Path, object] | None = None) -> list[Row]:
+    """Each claim's two differences and its verdict.
+
+    `folders` maps a study folder (resolved) to the one to read instead: a report being written reads its own
+    new tables from its temporary folder, not the committed ones it replaces. With `unavailable` (a list), a
+    claim whose study or cells cannot be read yet (a later phase not reported) is appended there with the
+    reason and left out, instead of stopping the table. `known`: studies already collected, by the folder
+    they would be loaded from (the report's own study, whose REPORT.md is not written yet).
+    """
+    folders = {Path(k).resolve(): Path(v) for k, v in (folders or {}).items()}
+
+    def where(results: Path, study: str) -> Path:
+        folder = results / study
+        return folders.get(folder.resolve(), folder)
+
+    rows, studies = [], dict(known or {})
+    for claim in plan.claims:
+        try:
+            early = read_difference(where(plan.early.results, claim.early.study), claim.early.a, claim.early.b,
+                                    metric, studies)
+            long = read_difference(where(plan.long.results, claim.long.study), claim.long.a, claim.long.b,
+                                   metric, studies)
+        except UserError as error:
+            if unavailable is None:
+                raise
+            unavailable.append((claim, str(error)))
+            continue
+        rows.append(Row(claim, early, long, verdict(early, long)))
+    return rows
+
+
+def format_table(plan: Plan, rows: list[Row], metric: str = "test") -> str:
     """The Markdown table, one row per claim, and its footnote."""
     header = (f"| claim | early ({plan.early.label}): A - B [95% CI] dB | long ({plan.long.label}): A - B [95% CI] dB "
               "| verdict |")
-    lines, studies = [header, "|---|---|---|---|"], {}
-    for claim in plan.claims:
-        early = read_difference(plan.early.results / claim.early.study, claim.early.a, claim.early.b, metric, studies)
-        long = read_difference(plan.long.results / claim.long.study, claim.long.a, claim.long.b, metric, studies)
-        text = claim.text.replace("|", "\\|")
-        lines.append(f"| {text} | {format_difference(early)} | {format_difference(long)} | {verdict(early, long)} |")
+    lines = [header, "|---|---|---|---|"]
+    for row in rows:
+        text = row.claim.text.replace("|", "\\|")
+        lines.append(f"| {text} | {format_difference(row.early)} | {format_difference(row.long)} | {row.verdict} |")
     split = "test" if metric == "test" else "validation"
     return "\n".join([*lines, "", f"Metric: {split}. {FOOTNOTE}"]) + "\n"
+
+
+def build_table(plan: Plan, metric: str = "test", folders: dict[Path, Path] | None = None) -> str:
+    """The Markdown table of `verdict_rows` (see there for `folders`)."""
+    return format_table(plan, verdict_rows(plan, metric, folders), metric)
+
+
+def tally(rows: list[Row]) -> str:
+    """'2 held, 0 flipped, 3 unresolved': the verdicts counted ('(now resolved)' ones under their word)."""
+    words = ("held", "flipped", "unresolved")
+    counts = [f"{sum(row.verdict.startswith(word) for row in rows)} {word}" for word in words]
+    other = sum(not row.verdict.startswith(words) for row in rows)
+    return ", ".join(counts + ([f"{other} resolved with no early direction"] if other else []))

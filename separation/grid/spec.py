@@ -18,6 +18,7 @@ A spec (YAML) looks like::
     targets: {val/si_snri: [5, 10]}        # time-to-target thresholds: every trial's `targets`
     stop_at_target: false                  # true: every trial's `trainer.stop_at_target`
     baselines: [../results/enhance_baselines/rnnoise]   # reference rows of the report (see below)
+    claims: claims/svoice_long.yaml        # the report's "did the early claims hold?" table (see below)
     pruning: {rungs: [256, 1024], keep: 0.34, within: optimizer}   # successive halving (separation.grid.rungs)
 
 The grid is the product of the axes. `exclude` removes every trial whose
@@ -32,6 +33,11 @@ file like `base` (so any working directory, a Ray worker's included, finds
 them); the report shows them as reference rows of its full-evaluation
 section. They train nothing, so they do not enter trial ids; each must hold the
 task's evaluation file, checked here.
+
+`claims` names a claims file (`scripts/verdict_table.py`'s input), relative to the spec
+file: the report then carries the verdict table, each claim an earlier study made beside
+the same comparison at this study's budget. Like `baselines` it trains nothing and enters
+no trial id; here only its existence is checked (the report reads it).
 """
 
 from __future__ import annotations
@@ -56,7 +62,7 @@ from separation.errors import ConfigError
 from separation.grid.rungs import Rungs, parse_rungs
 
 SPEC_KEYS = ("study", "base", "set", "axes", "include", "exclude", "targets", "stop_at_target", "description", "baselines",
-             "pruning")
+             "pruning", "claims")
 # Keys that do not change what a trial computes, so they do not enter its id.
 ID_EXCLUDED_KEYS = NON_TRAINING_KEYS
 # Sections added after studies were committed: left out of the id while at their default,
@@ -81,6 +87,8 @@ class GridSpec:
     baselines: dict[str, Path] = field(default_factory=dict)
     # Successive halving over the cells (None: every trial trains to its full budget).
     pruning: Rungs | None = None
+    # The claims file the report's verdict table reads (the spec's folder joined with it), or None.
+    claims: Path | None = None
 
 
 def trial_id(config: Config) -> str:
@@ -263,7 +271,20 @@ def load_spec(path: str | Path) -> GridSpec:
         description=str(spec.get("description", "")),
         baselines=_baselines(spec.get("baselines"), path, trials[0].config.task),
         pruning=parse_rungs(spec.get("pruning"), str(path), names, _headline_val(trials[0].config.task)),
+        claims=_claims_file(spec.get("claims"), path),
     )
+
+
+def _claims_file(entry: Any, path: Path) -> Path | None:
+    """The spec's `claims`: a file relative to the spec's folder, which must exist."""
+    if entry is None:
+        return None
+    if not isinstance(entry, str) or not entry:
+        raise ConfigError(f"{path}: 'claims' must be the path of a claims file (relative to the spec file), got {entry!r}")
+    file = path.parent / entry  # not resolved: the report shows it as the spec's path was given
+    if not file.is_file():
+        raise ConfigError(f"{path}: claims '{entry}': no such file {file} (paths are relative to the spec file)")
+    return file
 
 
 def _headline_val(task: str) -> str:

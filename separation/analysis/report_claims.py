@@ -1,0 +1,47 @@
+"""The report's "Did the earlier claims hold?" section, for a study whose spec names a claims file.
+
+A spec's `claims:` (separation.grid.spec) names the claims file of `scripts/verdict_table.py`:
+each claim an earlier study made, beside the same comparison at a longer budget. The report
+then carries that table (`analysis.verdict_table`, the same rows the script prints) and one
+line of its verdict box counting held, flipped and unresolved claims. A claim whose study is
+not reported yet (a later phase of a multi-phase study) is listed under the table with the
+reason, so a report written between phases says what it cannot answer yet.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from separation.analysis.study import Study
+from separation.analysis.verdict_table import format_table, read_plan, tally, verdict_rows
+
+TITLE = "Did the earlier claims hold?"
+
+
+def claims_parts(study: Study, out_dir: Path, written: Path, metric: str = "test") -> tuple[str, str] | None:
+    """(verdict-box line, section) when the spec names a claims file, else None.
+
+    `written`: the folder holding this report's new tables, read in place of `out_dir` where a claim names
+    this study's own report folder (its committed tables are the ones being replaced).
+    """
+    if study.spec is None or study.spec.claims is None:
+        return None
+    path = study.spec.claims
+    plan = read_plan(path)
+    unavailable = []
+    rows = verdict_rows(plan, metric, {Path(out_dir): Path(written)}, unavailable, known={Path(written): study})
+    anchor = TITLE.lower().replace(" ", "-").replace("?", "")
+    counted = "; ".join(filter(None, [tally(rows) if rows else "",
+                                      f"{len(unavailable)} not computed yet" if unavailable else ""]))
+    line = f"> - **Earlier claims at this budget ({plan.early.label} -> {plan.long.label}):** {counted} ([table](#{anchor}))"
+    lines = [f"## {TITLE}", "",
+             f"Each claim an earlier study made ({plan.early.label}) beside the same comparison at "
+             f"{plan.long.label}, from the claims file `{path}` (the spec's `claims`); the same table as "
+             f"`.venv/bin/python scripts/verdict_table.py {path}`.", ""]
+    if rows:
+        lines += [format_table(plan, rows, metric).rstrip("\n"), ""]
+    if unavailable:
+        lines += ["Not computed yet (their study or cells cannot be read):", ""]
+        lines += [f"- {claim.text}: {reason}" for claim, reason in unavailable]
+        lines.append("")
+    return line, "\n".join(lines)
