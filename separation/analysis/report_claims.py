@@ -30,10 +30,10 @@ def claims_parts(study: Study, out_dir: Path, written: Path, metric: str = "test
     plan = read_plan(path)
     unavailable = []
     rows = verdict_rows(plan, metric, {Path(out_dir): Path(written)}, unavailable, known={Path(written): study})
-    anchor = TITLE.lower().replace(" ", "-").replace("?", "")
     counted = "; ".join(filter(None, [tally(rows) if rows else "",
                                       f"{len(unavailable)} not computed yet" if unavailable else ""]))
-    line = f"> - **Earlier claims at this budget ({plan.early.label} -> {plan.long.label}):** {counted} ([table](#{anchor}))"
+    # No link to the section: results/README.md quotes this line, where an in-page anchor would be broken.
+    line = f"> - **Earlier claims at this budget ({plan.early.label} -> {plan.long.label}):** {counted} (section '{TITLE}')"
     lines = [f"## {TITLE}", "",
              f"Each claim an earlier study made ({plan.early.label}) beside the same comparison at "
              f"{plan.long.label}, from the claims file `{path}` (the spec's `claims`); the same table as "
