@@ -1,6 +1,6 @@
 """Did the early studies' claims hold at a longer budget? A Markdown table: held, flipped or unresolved.
 
-    .venv/bin/python scripts/verdict_table.py experiments/claims/svoice_long.yaml -o results/svoice_long/VERDICTS.md
+    .venv/bin/python scripts/verdict_table.py experiments/claims/svoice_long.yaml -o results/svoice_long/VERDICTS.md --pending
 
 The claims file names two budgets (a label and the folder holding their report folders, relative to
 the working directory) and, per claim, the comparison A - B in an early and in a long study:
@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's package, not an installed one
 
-from separation.analysis.verdict_table import build_table, read_plan  # noqa: E402
+from separation.analysis.verdict_table import format_table, format_unavailable, read_plan, verdict_rows  # noqa: E402
 from separation.atomic import write_text_atomic  # noqa: E402
 from separation.errors import UserError  # noqa: E402
 
@@ -35,9 +35,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metric", default="test", choices=("test", "val_final"),
                         help="the comparisons' metric column (default: test)")
     parser.add_argument("-o", "--output", help="write the table here (default: standard output)")
+    parser.add_argument("--pending", action="store_true",
+                        help="list the claims whose study or cells cannot be read yet (a later phase not reported) "
+                             "under the table, instead of stopping with an error")
     args = parser.parse_args(argv)
     try:
-        table = build_table(read_plan(args.claims), args.metric)
+        plan = read_plan(args.claims)
+        unavailable = [] if args.pending else None
+        rows = verdict_rows(plan, args.metric, unavailable=unavailable)
+        table = format_table(plan, rows, args.metric) if rows else "No claim could be computed yet.\n"
+        if unavailable:
+            table += "\n" + format_unavailable(unavailable)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -46,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         command = f".venv/bin/python scripts/verdict_table.py {args.claims} -o {args.output}"
         if args.metric != "test":
             command += f" --metric {args.metric}"
+        if args.pending:
+            command += " --pending"
         heading = f"# Did the early claims hold?\n\nWritten by `{command}`.\n\n"
         write_text_atomic(args.output, heading + table)
         print(args.output)

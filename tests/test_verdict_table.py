@@ -153,3 +153,19 @@ def test_the_committed_studies_against_themselves(tmp_path):
     assert _row(table, "clipping at norm 1 helps")[1:] == ["+0.32 [+0.03, +0.51], resolved"] * 2 + ["held"]
     with pytest.raises(UserError, match=r"svoice_clipping: no cell 'clip norm 7'; its cells: clip none; clip norm 1"):
         read_difference(ROOT / "results" / "svoice_clipping", "clip norm 7", "clip none")
+
+
+def test_pending_lists_a_claim_whose_study_is_not_reported_yet(two_budgets, tmp_path, capsys):
+    plan = yaml.safe_load(two_budgets.read_text())
+    plan["claims"].append({"claim": "a later phase's claim", "early": {"study": "short", "a": "rmsprop", "b": "adam"},
+                           "long": {"study": "phase_3", "a": "clip norm 1", "b": "clip none"}})
+    two_budgets.write_text(yaml.safe_dump(plan, sort_keys=False))
+    script = load_script("verdict_table")
+    assert script.main([str(two_budgets)]) == 2  # without --pending it stops, naming the study
+    assert "phase_3: no such study folder" in capsys.readouterr().err
+    out = tmp_path / "VERDICTS.md"
+    assert script.main([str(two_budgets), "-o", str(out), "--pending"]) == 0
+    text = out.read_text()
+    assert _row(text, "clipping helps")[3] == "flipped" and not any(l.startswith("| a later phase") for l in text.splitlines())
+    assert "- a later phase's claim: " in text.split("Not computed yet")[1] and "phase_3: no such study folder" in text
+    assert f"verdict_table.py {two_budgets} -o {out} --pending`" in text

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from separation.analysis.study import Study
-from separation.analysis.verdict_table import format_table, read_plan, tally, verdict_rows
+from separation.analysis.verdict_table import format_table, format_unavailable, read_plan, tally, verdict_rows
 
 TITLE = "Did the earlier claims hold?"
 
@@ -37,11 +37,9 @@ def claims_parts(study: Study, out_dir: Path, written: Path, metric: str = "test
     lines = [f"## {TITLE}", "",
              f"Each claim an earlier study made ({plan.early.label}) beside the same comparison at "
              f"{plan.long.label}, from the claims file `{path}` (the spec's `claims`); the same table as "
-             f"`.venv/bin/python scripts/verdict_table.py {path}`.", ""]
+             f"`.venv/bin/python scripts/verdict_table.py {path} --pending`.", ""]
     if rows:
         lines += [format_table(plan, rows, metric).rstrip("\n"), ""]
     if unavailable:
-        lines += ["Not computed yet (their study or cells cannot be read):", ""]
-        lines += [f"- {claim.text}: {reason}" for claim, reason in unavailable]
-        lines.append("")
+        lines.append(format_unavailable(unavailable))
     return line, "\n".join(lines)

@@ -239,6 +239,14 @@ def build_table(plan: Plan, metric: str = "test", folders: dict[Path, Path] | No
     return format_table(plan, verdict_rows(plan, metric, folders), metric)
 
 
+def format_unavailable(unavailable: list[tuple[Claim, str]]) -> str:
+    """The claims `verdict_rows` could not read yet, as a Markdown list under a sentence ('' when none)."""
+    if not unavailable:
+        return ""
+    lines = ["Not computed yet (their study or cells cannot be read):", ""]
+    return "\n".join(lines + [f"- {claim.text}: {reason}" for claim, reason in unavailable]) + "\n"
+
+
 def tally(rows: list[Row]) -> str:
     """'2 held, 0 flipped, 3 unresolved': the verdicts counted ('(now resolved)' ones under their word)."""
     words = ("held", "flipped", "unresolved")
