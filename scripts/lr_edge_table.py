@@ -7,7 +7,9 @@ trials included) and the edge study's `steps.csv`. For each optimizer it prints 
 the validation metric at the last validation at or before `--step`, for every LR of the sweep and of the
 edge study, and says whether the edge LR is below the sweep's best (the optimum is bracketed), above it
 (the sweep stopped short), or within the seeds' spread of it (min-max ranges overlap: not resolved).
-Both studies must validate at the same steps; rows are cells with the same optimizer name.
+Both studies must validate at the same steps; rows are cells with the same optimizer name. A trial that
+stopped before that validation (pruned at an earlier rung, or still training) is left out, and a cell with
+no trial there is named under the table: its earlier value is not a value at the step.
 """
 
 from __future__ import annotations
@@ -30,15 +32,23 @@ def _curves(results_dir: Path, step: int, metric: str) -> pd.DataFrame:
     rows = steps[(steps["metric"] == metric) & (steps["step"] < step)]
     if rows.empty:
         raise SystemExit(f"{path}: no '{metric}' at or before step {step}")
-    last = rows.sort_values("step").groupby("trial").tail(1)
+    at = rows["step"].max()  # the last validation before `step`: the one every compared trial must have
     trials = pd.read_csv(results_dir / "trials.csv", usecols=["trial", "optimizer_name", "lr", "seed"])
-    return last.merge(trials, on="trial")
+    return rows[rows["step"] == at].merge(trials, on="trial"), trials, int(at)
 
 
 def table(sweep_dir: Path, edge_dir: Path, step: int, metric: str = METRIC) -> str:
-    sweep, edge = _curves(sweep_dir, step, metric), _curves(edge_dir, step, metric)
+    (sweep, sweep_trials, at), (edge, edge_trials, edge_at) = _curves(sweep_dir, step, metric), _curves(edge_dir, step, metric)
+    if at != edge_at:
+        raise SystemExit(f"{sweep_dir} validates last at step {at} before {step}, {edge_dir} at step {edge_at}: "
+                         "the two studies must validate at the same steps")
     lines = [f"| optimizer | LR | study | {metric} at step {step}: median [min, max] over seeds | seeds |",
              "|---|---:|---|---|---:|"]
+    absent = [f"- {name} {row.optimizer_name} {row.lr:g}: no trial reached the validation at step {at} "
+              "(pruned at an earlier rung, or not finished): left out"
+              for name, frame, every in (("sweep", sweep, sweep_trials), ("edge", edge, edge_trials))
+              for row in every[["optimizer_name", "lr"]].drop_duplicates().itertuples()
+              if frame[(frame["optimizer_name"] == row.optimizer_name) & (frame["lr"] == row.lr)].empty]
     verdicts = []
     for optimizer in dict.fromkeys(sweep["optimizer_name"]):
         cells = []
@@ -62,7 +72,7 @@ def table(sweep_dir: Path, edge_dir: Path, step: int, metric: str = METRIC) -> s
             verdict = "not resolved: the ranges over seeds overlap"
         verdicts.append(f"- {optimizer}: sweep best {best[0]:g} ({best[2]:+.2f}), edge {outer[0]:g} "
                         f"({outer[2]:+.2f}): {verdict}")
-    return "\n".join(lines + [""] + verdicts) + "\n"
+    return "\n".join(lines + [""] + verdicts + ([""] + absent if absent else [])) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
