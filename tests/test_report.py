@@ -416,6 +416,7 @@ def test_a_spec_naming_claims_gets_the_earlier_claims_table(study, tmp_path):
     row = next(line for line in section.splitlines() if line.startswith("| Adam beats SGD |"))
     assert row.startswith("| Adam beats SGD | +0.50 [+0.20, +0.80], resolved | +") and row.endswith("| unresolved |")
     assert "- a later phase's claim: " in section and "not_yet: no such study folder" in section
+    assert "**From which step was this study's final ranking readable?** The top cell by validation" in section
     # Without `claims` there is no such section (the module's report).
     assert "Did the earlier claims hold?" not in study["report"].read_text()
 

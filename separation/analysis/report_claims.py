@@ -5,17 +5,38 @@ each claim an earlier study made, beside the same comparison at a longer budget.
 then carries that table (`analysis.verdict_table`, the same rows the script prints) and one
 line of its verdict box counting held, flipped and unresolved claims. A claim whose study is
 not reported yet (a later phase of a multi-phase study) is listed under the table with the
-reason, so a report written between phases says what it cannot answer yet.
+reason, so a report written between phases says what it cannot answer yet. Under the table, the
+study's own answer to "from which step was the final ranking readable?" (`analysis.ranking`, as its
+early-ranking section computes it).
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+from separation.analysis.ranking import early_ranking
 from separation.analysis.study import Study
 from separation.analysis.verdict_table import format_table, format_unavailable, read_plan, tally, verdict_rows
 
 TITLE = "Did the earlier claims hold?"
+
+
+def _readable_from(study: Study) -> str | None:
+    """This study's answer to "from which step was the final ranking readable?" (its early-ranking section's)."""
+    analysis = early_ranking(study)
+    validation = analysis.at("validation") if not isinstance(analysis, str) else []
+    if not validation:
+        return None
+    first = validation[0]
+    tau = f"{first.tau.estimate:.2f}" + (f" [{first.tau.low:.2f}, {first.tau.high:.2f}]" if math.isfinite(first.tau.low) else "")
+    stable = (f"the top cell by validation is the final one (`{analysis.final_top}`) from step {analysis.stable_from} of "
+              f"{validation[-1].step} on" if analysis.stable_from is not None
+              else f"the top cell by validation is never stably the final one (`{analysis.final_top}`)")
+    at_first = (f"at its first validation (step {first.step}) the top cell was `{first.top}`"
+                f"{' (the final one)' if first.agrees(analysis.final_top) else ''}, Kendall tau with the final ranking {tau}")
+    return (f"**From which step was this study's final ranking readable?** {stable[0].upper()}{stable[1:]}; "
+            f"{at_first} (section 'How early can the ranking be read?').")
 
 
 def claims_parts(study: Study, out_dir: Path, written: Path, metric: str = "test") -> tuple[str, str] | None:
@@ -40,6 +61,9 @@ def claims_parts(study: Study, out_dir: Path, written: Path, metric: str = "test
              f"`.venv/bin/python scripts/verdict_table.py {path} --pending`.", ""]
     if rows:
         lines += [format_table(plan, rows, metric).rstrip("\n"), ""]
+    readable = _readable_from(study)
+    if readable:
+        lines += [readable, ""]
     if unavailable:
         lines.append(format_unavailable(unavailable))
     return line, "\n".join(lines)
