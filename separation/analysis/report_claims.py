@@ -12,10 +12,10 @@ early-ranking section computes it).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from separation.analysis.ranking import early_ranking
+from separation.analysis.report_results import tau_text
 from separation.analysis.study import Study
 from separation.analysis.verdict_table import format_table, format_unavailable, read_plan, tally, verdict_rows
 
@@ -29,12 +29,11 @@ def _readable_from(study: Study) -> str | None:
     if not validation:
         return None
     first = validation[0]
-    tau = f"{first.tau.estimate:.2f}" + (f" [{first.tau.low:.2f}, {first.tau.high:.2f}]" if math.isfinite(first.tau.low) else "")
     stable = (f"the top cell by validation is the final one (`{analysis.final_top}`) from step {analysis.stable_from} of "
               f"{validation[-1].step} on" if analysis.stable_from is not None
               else f"the top cell by validation is never stably the final one (`{analysis.final_top}`)")
     at_first = (f"at its first validation (step {first.step}) the top cell was `{first.top}`"
-                f"{' (the final one)' if first.agrees(analysis.final_top) else ''}, Kendall tau with the final ranking {tau}")
+                f"{' (the final one)' if first.agrees(analysis.final_top) else ''}, Kendall tau with the final ranking {tau_text(first.tau)}")
     return (f"**From which step was this study's final ranking readable?** {stable[0].upper()}{stable[1:]}; "
             f"{at_first} (section 'How early can the ranking be read?').")
 

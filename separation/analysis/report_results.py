@@ -174,7 +174,7 @@ def _dynamics(study: Study) -> list[str]:
     return lines if len(lines) > 3 else []
 
 
-def _tau_text(interval) -> str:
+def tau_text(interval) -> str:
     if not np.isfinite(interval.estimate):
         return "n/a (ties)"
     bounds = f" [{interval.low:.2f}, {interval.high:.2f}]" if np.isfinite(interval.low) else ""
@@ -198,7 +198,7 @@ def early_ranking_section(study: Study) -> str:
         "Steps are optimizer steps. `separation.analysis.ranking` states the rules.",
         "",
     ]
-    rows = [[p.source, p.step, _tau_text(p.tau), p.top, "yes" if p.agrees(analysis.final_top) else "no"] for p in analysis.points]
+    rows = [[p.source, p.step, tau_text(p.tau), p.top, "yes" if p.agrees(analysis.final_top) else "no"] for p in analysis.points]
     lines += [md.table(["ranked by", "step", "Kendall tau [95% CI]", "top cell there", "top = final top"], rows), ""]
     lines.append(f"Final top cell: `{analysis.final_top}`.")
     validation = analysis.at("validation")
@@ -210,7 +210,7 @@ def early_ranking_section(study: Study) -> str:
     if first is not None:
         verdict = "would have picked the final top cell" if first.agrees(analysis.final_top) else "would have picked the wrong cell"
         lines.append(f"- The ranking by training loss at step {FIRST_LOSS_STEP} (the original Spleeter comparison's budget) "
-                     f"{verdict}: its top is `{first.top}`, and its tau with the final ranking is {_tau_text(first.tau)}.")
+                     f"{verdict}: its top is `{first.top}`, and its tau with the final ranking is {tau_text(first.tau)}.")
     correct = [p.step for p in analysis.at("training loss") if p.agrees(analysis.final_top)]
     if correct:
         lines.append(f"- By training loss the top cell is the final one at step(s) {', '.join(map(str, correct))}.")

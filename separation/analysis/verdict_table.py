@@ -234,9 +234,9 @@ def format_table(plan: Plan, rows: list[Row], metric: str = "test") -> str:
     return "\n".join([*lines, "", f"Metric: {split}. {FOOTNOTE}"]) + "\n"
 
 
-def build_table(plan: Plan, metric: str = "test", folders: dict[Path, Path] | None = None) -> str:
-    """The Markdown table of `verdict_rows` (see there for `folders`)."""
-    return format_table(plan, verdict_rows(plan, metric, folders), metric)
+def build_table(plan: Plan, metric: str = "test") -> str:
+    """The Markdown table of `verdict_rows`."""
+    return format_table(plan, verdict_rows(plan, metric), metric)
 
 
 def format_unavailable(unavailable: list[tuple[Claim, str]]) -> str:
