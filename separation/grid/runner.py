@@ -30,6 +30,7 @@ from pathlib import Path
 from separation.errors import UserError
 from separation.grid.spec import GridSpec
 from separation.grid.claim import DEFAULT_TIMEOUT, read_claim
+from separation.grid.continuation import needs_seed, shorter_trial
 from separation.grid.pruning import FOLDER as DECISIONS, WAIT, decide_ready, next_stop, rung_cell
 from separation.grid.trial import (FINISHED, OK, OUTCOMES, PAUSED, PRUNED, RUNNING, clear_marker, read_json, run_trial,
                                    trial_status)
@@ -94,10 +95,12 @@ def format_table(spec: GridSpec, study_dir: Path, claim_timeout: float = DEFAULT
         for key in trial.overrides:
             if key not in keys:
                 keys.append(key)
-    pruned = spec.pruning is not None
-    header = ["trial", *keys, "status", *(["rung"] if pruned else []), "claimed by"]
+    pruned, continues = spec.pruning is not None, spec.continue_shorter
+    header = ["trial", *keys, "status", *(["rung"] if pruned else []), *(["continues"] if continues else []),
+              "claimed by"]
     rows = [[t.id, *(_short(t.overrides.get(k)) for k in keys), state[t.id],
-             *([rung_cell(t, spec, study_dir)] if pruned else []), _claim_cell(study_dir / t.id, claim_timeout)]
+             *([rung_cell(t, spec, study_dir)] if pruned else []),
+             *([_continues_cell(t, study_dir)] if continues else []), _claim_cell(study_dir / t.id, claim_timeout)]
             for t in spec.trials]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows]]
@@ -109,6 +112,16 @@ def format_table(spec: GridSpec, study_dir: Path, claim_timeout: float = DEFAULT
         lines.append(f"pruning: rungs {', '.join(map(str, rungs.steps))} steps, keep {rungs.keep:g} of the cells "
                      f"within each {rungs.within} by the median {rungs.metric} over seeds")
     return "\n".join(lines)
+
+
+def _continues_cell(trial, study_dir: Path) -> str:
+    """The shorter trial this one continued (meta.json) or will continue (`continue_shorter`), else '-'."""
+    trial_dir = study_dir / trial.id
+    recorded = read_json(trial_dir / "meta.json").get("continued_from")
+    if recorded:
+        return recorded
+    source = shorter_trial(trial, study_dir) if needs_seed(trial_dir) and study_dir.is_dir() else None
+    return source.name if source else "-"
 
 
 def _metric_cell(metrics: dict, name: str) -> str:
@@ -164,7 +177,8 @@ def run_one(trial, study_dir: Path, retry_failed: bool, claim_timeout: float = D
     if retry_failed and trial_status(study_dir / trial.id, claim_timeout) == Status.FAILED:
         clear_marker(study_dir / trial.id)
     if spec is None or spec.pruning is None:
-        return run_trial(trial, study_dir, claim_timeout=claim_timeout, **kwargs)
+        return run_trial(trial, study_dir, claim_timeout=claim_timeout,
+                         continue_shorter=spec is not None and spec.continue_shorter, **kwargs)
     decide_ready(spec, study_dir)  # one a killed worker left untaken
     stop = next_stop(trial, spec, study_dir)
     if stop in (WAIT, PRUNED):

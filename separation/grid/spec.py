@@ -20,6 +20,7 @@ A spec (YAML) looks like::
     baselines: [../results/enhance_baselines/rnnoise]   # reference rows of the report (see below)
     claims: claims/svoice_long.yaml        # the report's "did the early claims hold?" table (see below)
     pruning: {rungs: [256, 1024], keep: 0.34, within: optimizer}   # successive halving (separation.grid.rungs)
+    continue_shorter: true                 # start from a finished shorter trial (separation.grid.continuation)
 
 The grid is the product of the axes. `exclude` removes every trial whose
 settings match all keys of a rule; `include` adds one trial per rule and seed (the
@@ -38,6 +39,11 @@ task's evaluation file, checked here.
 file: the report then carries the verdict table, each claim an earlier study made beside
 the same comparison at this study's budget. Like `baselines` it trains nothing and enters
 no trial id; here only its existence is checked (the report reads it).
+
+`continue_shorter: true` lets a trial start where a completed trial of the same study
+folder stopped when the two differ only by a smaller `trainer.max_epochs` there (a longer
+budget of the same recipe: `separation.grid.continuation`); it changes no result, so
+it enters no trial id. Not with `pruning`, whose rungs already continue trials.
 """
 
 from __future__ import annotations
@@ -62,7 +68,7 @@ from separation.errors import ConfigError
 from separation.grid.rungs import Rungs, parse_rungs
 
 SPEC_KEYS = ("study", "base", "set", "axes", "include", "exclude", "targets", "stop_at_target", "description", "baselines",
-             "pruning", "claims")
+             "pruning", "claims", "continue_shorter")
 # Keys that do not change what a trial computes, so they do not enter its id.
 ID_EXCLUDED_KEYS = NON_TRAINING_KEYS
 # Sections added after studies were committed: left out of the id while at their default,
@@ -89,6 +95,8 @@ class GridSpec:
     pruning: Rungs | None = None
     # The claims file the report's verdict table reads (the spec's folder joined with it), or None.
     claims: Path | None = None
+    # Start a trial from a completed shorter trial of the same recipe in the study folder.
+    continue_shorter: bool = False
 
 
 def trial_id(config: Config) -> str:
@@ -272,7 +280,18 @@ def load_spec(path: str | Path) -> GridSpec:
         baselines=_baselines(spec.get("baselines"), path, trials[0].config.task),
         pruning=parse_rungs(spec.get("pruning"), str(path), names, _headline_val(trials[0].config.task)),
         claims=_claims_file(spec.get("claims"), path),
+        continue_shorter=_continue_shorter(spec, path),
     )
+
+
+def _continue_shorter(spec: dict, path: Path) -> bool:
+    value = spec.get("continue_shorter", False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{path}: 'continue_shorter' must be true or false, got {value!r}")
+    if value and spec.get("pruning"):
+        raise ConfigError(f"{path}: 'continue_shorter' and 'pruning' do not go together (a pruned study's rungs "
+                          "already continue its trials); drop one")
+    return value
 
 
 def _claims_file(entry: Any, path: Path) -> Path | None:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from separation.atomic import write_text_atomic
 from separation.grid.claim import DEFAULT_TIMEOUT, TrialClaim, whoami
+from separation.grid.continuation import needs_seed, seed_from, shorter_trial
 from separation.grid.spec import Trial
 # The folder's state is read by separation.grid.trial_folder (no torch); the names the runner, bench/packing.py
 # and the tests import from here stay importable.
@@ -83,11 +84,14 @@ def _device(config) -> str:
 
 
 def run_trial(trial: Trial, study_dir: Path, packing: int = 1, plugins=None, engine: str = "local",
-              claim_timeout: float = DEFAULT_TIMEOUT, rung: tuple[int, str] | None = None) -> str:
+              claim_timeout: float = DEFAULT_TIMEOUT, rung: tuple[int, str] | None = None,
+              continue_shorter: bool = False) -> str:
     """Train one trial (resuming if it was interrupted) and record its outcome; returns the status.
 
     `rung` (steps, metric): train only to that rung, record the metric there in `rungs.json` and
-    return `paused` (no marker); without it the trial trains to its full budget.
+    return `paused` (no marker); without it the trial trains to its full budget. `continue_shorter`:
+    a trial not started yet starts from a completed shorter trial of its recipe in the study folder
+    (`separation.grid.continuation`; recorded as `continued_from` in meta.json).
 
     Returns `running` without touching the trial when another live worker holds it, and
     the trial's status without training when it finished meanwhile. Raises
@@ -103,15 +107,21 @@ def run_trial(trial: Trial, study_dir: Path, packing: int = 1, plugins=None, eng
             return status
         if rung is not None and rung[0] in reached_rungs(trial_dir):  # so was this segment
             return PAUSED
-        return _run_claimed(trial, trial_dir, study_dir, claim, packing, plugins, engine, rung)
+        return _run_claimed(trial, trial_dir, study_dir, claim, packing, plugins, engine, rung, continue_shorter)
     finally:
         claim.release()  # after DONE is written: no worker ever sees it unclaimed and unfinished
 
 
 def _run_claimed(trial: Trial, trial_dir: Path, study_dir: Path, claim: TrialClaim, packing, plugins, engine,
-                 rung: tuple[int, str] | None = None) -> str:
+                 rung: tuple[int, str] | None = None, continue_shorter: bool = False) -> str:
     config = dataclasses.replace(trial.config, run_dir=str(trial_dir))
     previous = read_json(trial_dir / "meta.json")
+    continued_from = previous.get("continued_from")
+    if continue_shorter and needs_seed(trial_dir):
+        source = shorter_trial(trial, study_dir)
+        if source is not None:
+            seed_from(source, trial_dir)
+            continued_from = source.name
     meta = {
         "id": trial.id,
         "study": study_dir.name,
@@ -128,6 +138,7 @@ def _run_claimed(trial: Trial, trial_dir: Path, study_dir: Path, claim: TrialCla
         "takeovers": list(previous.get("takeovers", [])) + ([claim.takeover] if claim.takeover else []),
         # One entry per sitting: where it resumed from and which corrupt checkpoints were set aside.
         "sittings": list(previous.get("sittings", [])),
+        **({"continued_from": continued_from} if continued_from else {}),
     }
     write_text_atomic(trial_dir / "meta.json", json.dumps(meta, indent=2, default=str))
     from separation.train import train  # Lightning loads only when a trial actually runs
