@@ -62,13 +62,12 @@ def shorter_trial(trial: Trial, study_dir: Path) -> Path | None:
     return best
 
 
-def seed_from(source: Path, trial_dir: Path) -> list[str]:
-    """Copy `source`'s training state into `trial_dir` (each file atomically, config.yaml last); the names copied."""
+def seed_from(source: Path, trial_dir: Path) -> None:
+    """Copy `source`'s training state into `trial_dir` (each file atomically, config.yaml last)."""
     names = [name for name in STATE_FILES if (source / name).is_file()]
     names += sorted(path.name for path in source.glob(EVENTS_GLOB) if path.is_file())
     for name in [*names, "config.yaml"]:
         write_bytes_atomic(trial_dir / name, (source / name).read_bytes())
-    return [*names, "config.yaml"]
 
 
 def needs_seed(trial_dir: Path) -> bool:
