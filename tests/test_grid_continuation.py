@@ -86,3 +86,47 @@ def test_continue_shorter_is_validated_and_enters_no_trial_id(speech_corpus, tmp
     with pytest.raises(ConfigError, match="'continue_shorter' and 'pruning' do not go together"):
         load_spec(_spec(tmp_path / "d", speech_corpus, epochs=4, continue_shorter=True,
                         pruning={"rungs": [4], "keep": 0.5, "within": "optimizer"}))
+
+
+def _finished_folder(study_dir: Path, name: str, config, status: str = "completed") -> Path:
+    """A trial folder as a finished run leaves it, as far as `shorter_trial` reads one."""
+    import yaml
+
+    from separation.config import config_to_dict
+
+    folder = study_dir / name
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    (folder / "last.ckpt").write_bytes(b"")
+    (folder / "DONE").write_text(json.dumps({"status": status}))
+    return folder
+
+
+def test_the_longest_shorter_run_that_train_would_continue_is_chosen(speech_corpus, tmp_path):
+    from separation.training.precision import resolve_precision
+
+    spec = load_spec(_spec(tmp_path, speech_corpus, epochs=8, continue_shorter=True))
+    trial = next(t for t in spec.trials if t.config.scheduler.name == "none")
+    study = tmp_path / "runs" / "g"
+
+    def at(epochs: int, **trainer):
+        return dataclasses.replace(trial.config, trainer=dataclasses.replace(trial.config.trainer, max_epochs=epochs,
+                                                                             **trainer))
+
+    _finished_folder(study, "e2", at(2))
+    four = _finished_folder(study, "e4", at(4))
+    _finished_folder(study, "e6-interrupted", at(6), status="interrupted")  # not finished: not a source
+    _finished_folder(study, "e16", at(16))  # longer: would lower the budget
+    _finished_folder(study, "e8", at(8))  # the same budget: nothing to continue
+    _finished_folder(study, "e6-other-lr", dataclasses.replace(
+        at(6), optimizer=dataclasses.replace(trial.config.optimizer, lr=1e-3)))
+    _finished_folder(study, "e6-more-steps", at(6, max_steps=10 ** 6))  # a second budget differs too
+    assert shorter_trial(trial, study) == four
+
+    # A run saved with precision "32" is the trial's own recipe where `auto` resolves to fp32 here, as `train`
+    # decides when it continues a folder; where auto means bf16 it is another recipe (and e4, saved under
+    # `auto` like the trial, stays the longest).
+    assert trial.config.trainer.precision == "auto"
+    fp32 = _finished_folder(study, "e6-fp32", at(6, precision="32"))
+    resolved = resolve_precision("auto", trial.config.model.name, trial.config.trainer.accelerator).resolved
+    assert shorter_trial(trial, study) == (fp32 if resolved == "32" else four)

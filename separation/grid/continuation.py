@@ -19,13 +19,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from separation.atomic import write_bytes_atomic
-from separation.config import config_from_dict, read_yaml
-from separation.errors import ConfigError
+from separation.errors import UserError
 from separation.grid.spec import Trial
 from separation.grid.trial_folder import MARKER, read_json
 from separation.optim import SHAPED_BY_BUDGET
 from separation.outcomes import Status
-from separation.training.run_folder import training_keys
+from separation.training.run_folder import budget_changes
 
 # What a run folder holds of its training state; config.yaml is copied last, so a folder that has
 # it holds the rest (a worker killed mid-copy leaves no config.yaml, and the copy is made again).
@@ -34,9 +33,16 @@ EVENTS_GLOB = "events.out.tfevents.*"
 BUDGET_KEY = "trainer.max_epochs"
 
 
-def _epochs(keys: dict) -> float:
-    value = keys.get(BUDGET_KEY)
-    return float("inf") if value in (None, -1) else float(value)
+def _continues(trial: Trial, folder: Path) -> float | None:
+    """The `trainer.max_epochs` of `folder`'s run when `train` would continue it as `trial` with only that
+    budget raised (the comparison `train` itself makes: `budget_changes`), else None."""
+    try:
+        changes = budget_changes(trial.config, folder)
+    except UserError:  # another recipe, a lowered budget, or a folder `train` cannot read
+        return None
+    if [change["key"] for change in changes] != [BUDGET_KEY]:  # the same budget, or another budget raised
+        return None
+    return float(changes[0]["from"])
 
 
 def shorter_trial(trial: Trial, study_dir: Path) -> Path | None:
@@ -44,20 +50,12 @@ def shorter_trial(trial: Trial, study_dir: Path) -> Path | None:
     `trainer.max_epochs` (the longest such), or None. None too when the trial's schedule reads the budget."""
     if trial.config.scheduler.name in SHAPED_BY_BUDGET:
         return None
-    wanted = training_keys(trial.config)
-    target = _epochs(wanted)
     best, best_epochs = None, -1.0
     for folder in sorted(p for p in study_dir.iterdir() if p.is_dir() and p.name != trial.id):
         if read_json(folder / MARKER).get("status") != Status.COMPLETED or not (folder / "last.ckpt").is_file():
             continue
-        try:
-            keys = training_keys(config_from_dict(read_yaml(folder / "config.yaml")))
-        except (ConfigError, OSError):
-            continue
-        epochs = _epochs(keys)
-        same_otherwise = {k: v for k, v in keys.items() if k != BUDGET_KEY} == \
-            {k: v for k, v in wanted.items() if k != BUDGET_KEY}
-        if same_otherwise and best_epochs < epochs < target:
+        epochs = _continues(trial, folder)
+        if epochs is not None and epochs > best_epochs:
             best, best_epochs = folder, epochs
     return best
 
