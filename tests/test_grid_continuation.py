@@ -69,6 +69,24 @@ def test_a_longer_trial_continues_the_shorter_one_and_ends_as_if_trained_from_st
     # The shorter trials are only read.
     assert {t.id: _digests(runs / "g" / t.id) for t in short.trials} == before
 
+    # The study's compute counts a continued trial only beyond the trial it continued (its checkpoint carries
+    # the shorter trial's time, which the shorter trial's own row already counts).
+    from separation.analysis.collect import collect_study
+    from separation.analysis.report_setup import own_seconds, provenance_lines
+
+    study = collect_study(runs / "g")
+    rows = study.trials.set_index("trial")
+    for trial, shorter in zip(long.trials, short.trials):
+        row, source = rows.loc[trial.id], rows.loc[shorter.id]
+        continued = trial.config.scheduler.name != "cosine_warmup"
+        assert row["continued_from"] == (shorter.id if continued else "")
+        for key in ("train_seconds", "val_seconds"):
+            assert row[f"own_{key}"] == pytest.approx(row[key] - (source[key] if continued else 0.0))
+            assert 0 < row[f"own_{key}"] < row[key] or not continued
+    assert own_seconds(study.trials, "train_seconds") < rows["train_seconds"].sum()
+    compute = next(line for line in provenance_lines(study) if line.startswith("- Compute:"))
+    assert "2 continued trials count only the steps beyond the trial they continued" in compute
+
 
 def test_no_shorter_trial_means_training_from_step_0(speech_corpus, tmp_path):
     long = load_spec(_spec(tmp_path, speech_corpus, epochs=4, continue_shorter=True))

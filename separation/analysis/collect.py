@@ -255,6 +255,16 @@ def _entries(study_dir: Path, spec: GridSpec | None, notes: list[str]) -> list[t
     return entries
 
 
+def _own_seconds(study_dir: Path, meta: dict, row: dict) -> dict:
+    """The training and validation seconds a trial spent itself: a trial that continued a shorter one
+    (`continue_shorter`, meta.json's `continued_from`) carries that trial's time in its checkpoint, so
+    the study's compute would count those steps twice."""
+    source = meta.get("continued_from")
+    inherited = (read_json(study_dir / source / "meta.json").get("result") or {}) if source else {}
+    return {"continued_from": source or "",
+            **{f"own_{key}": row[key] - inherited.get(key, 0.0) for key in ("train_seconds", "val_seconds")}}
+
+
 def collect_study(study_dir: str | Path, spec_path: str | Path | None = None, evaluation_folder: str = "eval_test") -> Study:
     """Every trial of a study as tidy tables; raises UserError for a folder that is no study.
 
@@ -293,7 +303,8 @@ def collect_study(study_dir: str | Path, spec_path: str | Path | None = None, ev
     for (trial_id, config, _, meta, status), factor_row in zip(entries, factor_rows):
         metrics = read_metrics(study_dir / trial_id / "metrics.csv")
         cell = _cell_label(factor_row, varying)
-        rows.append({"trial": trial_id, "cell": cell, **factor_row, **trial_row(trial_id, status, meta, metrics, headline, targets)})
+        row = trial_row(trial_id, status, meta, metrics, headline, targets)
+        rows.append({"trial": trial_id, "cell": cell, **factor_row, **row, **_own_seconds(study_dir, meta, row)})
         if len(metrics):
             frames.append(metrics.assign(trial=trial_id, cell=cell))
     trials = pd.DataFrame(rows)

@@ -105,6 +105,13 @@ def status_section(study: Study) -> str:
     return "\n".join(lines)
 
 
+def own_seconds(trials, key: str) -> float:
+    """The study's total of `key` (train_seconds, val_seconds), each continued trial counted beyond the trial it
+    continued (`own_<key>`; tables written before continue_shorter have only `key`)."""
+    column = f"own_{key}" if f"own_{key}" in trials else key
+    return float(np.nansum(trials[column].to_numpy(dtype=float)))
+
+
 def provenance_lines(study: Study) -> list[str]:
     """Setup lines from the trials' meta.json: devices, engine, code, versions, compute (kept in provenance.json)."""
     if study.provenance is not None:
@@ -123,11 +130,12 @@ def provenance_lines(study: Study) -> list[str]:
     versions = md.distinct(", ".join(f"{k} {v}" for k, v in (m.get("versions") or {}).items()) for m in metas)
     if versions:
         lines.append("- Versions: " + " / ".join(versions) + ".")
-    train = np.nansum(study.trials["train_seconds"].to_numpy(dtype=float))
-    val = np.nansum(study.trials["val_seconds"].to_numpy(dtype=float))
+    train, val = own_seconds(study.trials, "train_seconds"), own_seconds(study.trials, "val_seconds")
     times = [datetime.fromisoformat(t) for m in metas for t in (m.get("start"), m.get("end")) if t]
     span = f"; wall clock {min(times).isoformat()} to {max(times).isoformat()}" if times else ""
-    lines.append(f"- Compute: {md.hours(train)} of training and {md.hours(val)} of validation over all trials{span}.")
+    continued = sum(1 for source in study.trials.get("continued_from", []) if isinstance(source, str) and source)
+    counted = f" ({continued} continued trials count only the steps beyond the trial they continued)" if continued else ""
+    lines.append(f"- Compute: {md.hours(train)} of training and {md.hours(val)} of validation over all trials{counted}{span}.")
     return lines + _test_snr_lines(study)
 
 

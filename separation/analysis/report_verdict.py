@@ -26,7 +26,7 @@ import numpy as np
 from separation.analysis import within
 from separation.analysis.cells import Comparison, lost_seeds, seed_values, select_best
 from separation.analysis.findings import claims, decisive, hue_comparisons
-from separation.analysis.report_setup import provenance_lines
+from separation.analysis.report_setup import own_seconds, provenance_lines
 from separation.analysis.spec_comment import prose
 from separation.analysis.stats import MIN_SEEDS, Interval, bootstrap_difference, median_iqr
 from separation.analysis.study import Study
@@ -205,7 +205,7 @@ def _budget(study: Study, best: str) -> tuple[str, float, int | None]:
     parameters = _parameters(config) if config else None
     model = config["model"]["name"] if config else "model"
     seeds = len(set(study.trials["seed"]))
-    seconds = np.nansum(study.trials["train_seconds"].to_numpy(dtype=float)) + np.nansum(study.trials["val_seconds"].to_numpy(dtype=float))
+    seconds = own_seconds(study.trials, "train_seconds") + own_seconds(study.trials, "val_seconds")
     devices = next((line for line in provenance_lines(study) if line.startswith("- Devices:")), "")
     on_cpu = bool(devices) and all(part.strip().startswith("cpu") for part in devices.removeprefix("- Devices:").split(";"))
     text = (f"> - **Budget:** {model}" + (f", {parameters:,} parameters" if parameters else "")
