@@ -278,8 +278,13 @@ def _evaluate_study(args) -> int:
             extra.append(option)
         elif value is not None and value is not False:
             extra += [option, str(value)]
+    trials = None
+    if args.spec:
+        from separation.grid.spec import load_spec
+
+        trials = {trial.id for trial in load_spec(args.spec).trials}
     failed = evaluate_study(args.study_dir, args.split, extra, args.processes, args.only_missing, args.include_lost,
-                            log=lambda line: print(line, flush=True))
+                            log=lambda line: print(line, flush=True), trials=trials)
     return 3 if failed else 0
 
 
@@ -436,6 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     study_evaluation.add_argument("--only-missing", action="store_true", help="skip trials that already have eval_<split>/")
     study_evaluation.add_argument("--include-lost", action="store_true",
                                   help="also evaluate diverged and collapsed trials (the report never scores them)")
+    study_evaluation.add_argument("--spec", help="evaluate only this grid spec's trials (a study folder several specs share)")
     _add_evaluate_options(study_evaluation)
     study_evaluation.set_defaults(func=_evaluate_study)
 

@@ -82,6 +82,27 @@ def test_evaluate_study_passes_the_evaluate_options_to_every_trial(tmp_path, cap
     assert captured.err.count("deprecated") == 2  # --jobs and --seconds: the old spellings
 
 
+def test_evaluate_study_with_a_spec_scores_only_that_specs_trials(tmp_path, speech_corpus, capsys, monkeypatch):
+    from separation.grid.spec import load_spec
+    from test_grid_run import write_spec
+
+    spec_path = write_spec(tmp_path, speech_corpus, {"seed": [0, 1]}, study="s")
+    ids = [trial.id for trial in load_spec(spec_path).trials]
+    study = _study(tmp_path)  # three trials of another phase sharing the folder
+    for name in [*ids, "x-other-phase"]:
+        (study / name).mkdir()
+        (study / name / "DONE").write_text(json.dumps({"status": "completed"}))
+        (study / name / "last.ckpt").write_bytes(b"weights")
+    calls = []
+    monkeypatch.setattr(study_evaluation, "evaluate_trial",
+                        lambda trial, split, extra, run: (calls.append(trial.name) or True, "evaluated"))
+    assert main(["evaluate-study", str(study), "--spec", str(spec_path), "--split", "dev"]) == 0
+    assert sorted(calls) == sorted(ids)
+    assert capsys.readouterr().out.splitlines()[-1] == f"{study}: 2 evaluated, 0 failed, 0 skipped"
+    assert main(["evaluate-study", str(study), "--spec", str(tmp_path / "missing.yaml")]) != 0
+    assert "missing.yaml" in capsys.readouterr().err and len(calls) == 2
+
+
 def test_evaluate_study_swaps_in_only_a_complete_evaluation(tmp_path):
     study = _study(tmp_path)
     seen = []

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -95,11 +95,14 @@ def evaluate_trial(trial: Path, split: str, extra: list[str], run=subprocess.run
     return True, f"evaluated in {time.perf_counter() - started:.0f} s: {said}"
 
 
-def plan(study_dir: Path, split: str, only_missing: bool, include_lost: bool) -> list[tuple[Path, str | None]]:
-    """(trial folder, reason it is skipped or None) for every trial folder of the study, by name."""
+def plan(study_dir: Path, split: str, only_missing: bool, include_lost: bool,
+         trials: Collection[str] | None = None) -> list[tuple[Path, str | None]]:
+    """(trial folder, reason it is skipped or None) for every trial folder of the study, by name; only the
+    folders named in `trials` when it is given (a spec's trials in a folder several specs share)."""
     wanted = OUTCOMES if include_lost else OK
     entries = []
-    for trial in sorted(p for p in study_dir.iterdir() if p.is_dir() and not p.name.startswith(".") and is_trial_folder(p)):
+    for trial in sorted(p for p in study_dir.iterdir() if p.is_dir() and not p.name.startswith(".") and is_trial_folder(p)
+                        and (trials is None or p.name in trials)):
         status = trial_status(trial)
         if status not in wanted:
             entries.append((trial, f"skipped ({status})"))
@@ -114,15 +117,15 @@ def plan(study_dir: Path, split: str, only_missing: bool, include_lost: bool) ->
 
 def evaluate_study(study_dir: str | Path, split: str = "test", extra: list[str] = (), processes: int = 1,
                    only_missing: bool = False, include_lost: bool = False, run=subprocess.run,
-                   log: Callable[[str], None] = print) -> list[str]:
-    """Evaluate every trial `plan` keeps, `processes` at a time, one line per trial to `log`;
-    returns the names of the trials whose evaluation failed. UserError for a folder that is no study."""
+                   log: Callable[[str], None] = print, trials: Collection[str] | None = None) -> list[str]:
+    """Evaluate every trial `plan` keeps (of `trials` only, when given), `processes` at a time, one line per
+    trial to `log`; returns the names of the trials whose evaluation failed. UserError for a folder that is no study."""
     study_dir = Path(study_dir)
     if not study_dir.is_dir():
         raise UserError(f"{study_dir}: no such study folder (expected runs/<study>/ written by `separation grid`)")
     if processes < 1:
         raise UserError(f"--processes must be at least 1, got {processes}")
-    entries = plan(study_dir, split, only_missing, include_lost)
+    entries = plan(study_dir, split, only_missing, include_lost, trials)
     lock = threading.Lock()
     failed: list[str] = []
 
