@@ -75,3 +75,14 @@ def test_every_committed_study_report_has_its_pruning_replay():
                 assert "## Pruning" in report and "needs a full-budget study" in report, folder
             else:
                 assert "## What would pruning have cost?" in report, folder
+
+
+def test_a_group_named_by_a_dotted_axis_replays_as_the_same_plain_column(study):
+    """An `other` axis such as `trainer.max_epochs` is a column whose name is no Python identifier."""
+    import dataclasses
+
+    dotted = dataclasses.replace(study, trials=study.trials.assign(**{"optimizer.name": study.trials["optimizer"]}))
+    plain = replay(study, Rule("halving", (32, 64), 0.5, "optimizer"), study.trials)
+    renamed = replay(dotted, Rule("halving", (32, 64), 0.5, "optimizer.name"), dotted.trials)
+    assert renamed.survivors == plain.survivors and renamed.saved == plain.saved
+    assert set(renamed.per_group) == set(plain.per_group) == set(study.trials["optimizer"])

@@ -128,8 +128,9 @@ def _scores(study: Study, trials: pd.DataFrame, rung: int) -> dict[str, float]:
 
 def replay(study: Study, rule: Rule, trials: pd.DataFrame) -> Outcome:
     cells = list(dict.fromkeys(trials["cell"]))
-    group = {row.cell: (getattr(row, rule.within) if rule.within != GLOBAL else GLOBAL)
-             for row in trials.drop_duplicates("cell").itertuples()}
+    # By column name, not itertuples' attributes: an axis such as `trainer.max_epochs` is no identifier.
+    group = {row["cell"]: (row[rule.within] if rule.within != GLOBAL else GLOBAL)
+             for _, row in trials.drop_duplicates("cell").iterrows()}
     alive, pruned_at = list(cells), {}
     for rung in rule.rungs:
         scores = _scores(study, trials, rung)
