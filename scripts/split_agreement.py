@@ -22,7 +22,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the checkout's package, not an installed one
 
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 
 from separation.analysis.collect import collect_study  # noqa: E402
 from separation.analysis.evaluation import META, collect_evaluations  # noqa: E402
